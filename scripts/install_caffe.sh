@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# Build BVLC Caffe from Debian's source package with this project's patches,
+# and cache the result outside the checkout.
+#
+#   bash scripts/install_caffe.sh [--gpu] [--python PY] [--cache-dir DIR] ...
+#   bash scripts/install_caffe.sh --help
+#
+# The cache entry is keyed by the source version, the patch set and the build
+# flags; a second run with the same inputs finds it and does nothing.
+set -euo pipefail
+
+# ---- what is built ---------------------------------------------------------
+# BVLC master of 2018-08-21 plus Debian's patches (OpenCV 4, python3, CMake).
+CAFFE_SOURCE_PACKAGE=caffe
+CAFFE_DEBIAN_VERSION=1.0.0+git20180821.99bd997-8
+CAFFE_SOURCE_SUITE=bullseye            # the Debian suite whose deb-src carries it
+DSC_SHA256=c492f4893fc1ba1fb514b2d9b4763bc78dc93571ea24adc6e604eccbb93cdd64
+ORIG_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
+DEBIAN_SHA256=07cf073227494a6b07234e40cb5df91db566616593eef9baafdc4d06ad159f21
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+project_root=$(dirname "$here")
+patch_dir="$project_root/patches"
+
+# ---- options -----------------------------------------------------------------
+gpu=0
+blas=open
+python_bin=python3
+cache_dir="${SIAMESE_CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/siamese-caffe}"
+dsc_file=""
+mirror=""
+jobs=$(nproc 2>/dev/null || echo 2)
+cuda_arch_bin="75 80 86 89 90"   # Turing .. Hopper; CUDA 13 dropped everything older than 7.5
+cuda_arch_ptx="90"                # PTX of the newest arch lets newer GPUs JIT-compile it
+cuda_libs=""
+install_apt=auto
+print_prefix=0
+force=0
+
+usage() {
+  cat <<EOF
+usage: bash scripts/install_caffe.sh [options]
+
+Builds BVLC Caffe ($CAFFE_SOURCE_PACKAGE $CAFFE_DEBIAN_VERSION, Debian's source package)
+with the patches in patches/, libcaffe + the caffe tool + pycaffe, and caches the
+result under the cache folder. Prints the cache entry (the install prefix) last.
+
+options:
+  --gpu                 build with CUDA (default: CPU_ONLY)
+  --cuda-arch "A B"     real GPU architectures for --gpu (default: "$cuda_arch_bin")
+  --cuda-ptx "A"        PTX architectures for --gpu (default: "$cuda_arch_ptx")
+  --cuda-libs DIR       folder with include/ and lib/ of cuBLAS and cuRAND (default: the
+                        toolkit's, else the PyPI wheels nvidia-cublas/nvidia-curand of --python)
+  --blas NAME           BLAS library: open (OpenBLAS, default) | atlas | mkl
+  --python PY           the interpreter pycaffe is built for (default: python3);
+                        it must have numpy installed
+  --cache-dir DIR       cache folder (default: \$SIAMESE_CAFFE_CACHE or ~/.cache/siamese-caffe)
+  --dsc FILE            use this local copy of the source package (.dsc with its tarballs)
+  --mirror URL          fetch the source from this Debian mirror (e.g. an archive mirror
+                        once $CAFFE_SOURCE_SUITE is retired); default: the mirror of this
+                        machine's own apt sources
+  --jobs N              parallel compile jobs (default: $jobs)
+  --no-apt              never install apt packages, only say which are missing
+  --print-prefix        print the cache entry these options select, build nothing
+  --force               rebuild even if the cache entry exists
+  -h, --help            this text
+EOF
+}
+
+die() { echo "install_caffe.sh: error: $*" >&2; exit 1; }
+say() { echo "install_caffe.sh: $*" >&2; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --gpu) gpu=1 ;;
+    --cuda-arch) cuda_arch_bin=${2:?--cuda-arch needs a value}; shift ;;
+    --cuda-ptx) cuda_arch_ptx=${2:?--cuda-ptx needs a value}; shift ;;
+    --cuda-libs) cuda_libs=${2:?--cuda-libs needs a value}; shift ;;
+    --blas) blas=${2:?--blas needs a value}; shift ;;
+    --python) python_bin=${2:?--python needs a value}; shift ;;
+    --cache-dir) cache_dir=${2:?--cache-dir needs a value}; shift ;;
+    --dsc) dsc_file=${2:?--dsc needs a value}; shift ;;
+    --mirror) mirror=${2:?--mirror needs a value}; shift ;;
+    --jobs) jobs=${2:?--jobs needs a value}; shift ;;
+    --no-apt) install_apt=no ;;
+    --print-prefix) print_prefix=1 ;;
+    --force) force=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option '$1'" ;;
+  esac
+  shift
+done
+
+case "$blas" in open|atlas|mkl) ;; *) die "--blas must be open, atlas or mkl, not '$blas'" ;; esac
+command -v "$python_bin" >/dev/null 2>&1 || die "--python: '$python_bin' is not an executable"
+python_bin=$(command -v "$python_bin")
+
+# ---- the cache key -------------------------------------------------------------
+python_tag=$("$python_bin" -c 'import sys; print("py%d%d" % sys.version_info[:2])')
+
+cmake_flags() {
+  # The flags that decide what is built; they are part of the cache key.
+  echo "-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF"
+  echo "-DBUILD_python=ON -DBUILD_python_layer=ON -Dpython_version=3"
+  echo "-DUSE_LMDB=ON -DUSE_LEVELDB=OFF -DUSE_OPENCV=ON -DUSE_HDF5=ON -DUSE_CUDNN=OFF -DUSE_NCCL=OFF"
+  echo "-DBLAS=$blas"
+  if [ "$gpu" = 1 ]; then
+    echo "-DCPU_ONLY=OFF -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN=$cuda_arch_bin -DCUDA_ARCH_PTX=$cuda_arch_ptx"
+  else
+    echo "-DCPU_ONLY=ON"
+  fi
+}
+
+cache_key() {
+  {
+    echo "$CAFFE_DEBIAN_VERSION $ORIG_SHA256 $DEBIAN_SHA256 $python_tag"
+    cmake_flags
+    for p in "$patch_dir"/*.patch; do [ -e "$p" ] && { basename "$p"; cat "$p"; }; done
+  } | sha256sum | cut -c1-12
+}
+
+flavor=$([ "$gpu" = 1 ] && echo cuda || echo cpu)
+prefix="$cache_dir/caffe-$flavor-$blas-$python_tag-$(cache_key)"
+
+if [ "$print_prefix" = 1 ]; then echo "$prefix"; exit 0; fi
+
+if [ -f "$prefix/BUILD_INFO.json" ] && [ "$force" = 0 ]; then
+  say "Caffe ($flavor, $blas) is already built for this source, patch set and flags: nothing to do."
+  echo "$prefix"
+  exit 0
+fi
+
+# ---- apt packages ------------------------------------------------------------
+apt_packages=(
+  build-essential cmake pkg-config dpkg-dev patch
+  libboost-filesystem-dev libboost-system-dev libboost-thread-dev libboost-python-dev
+  libgflags-dev libgoogle-glog-dev libhdf5-dev liblmdb-dev libopencv-dev
+  libprotobuf-dev protobuf-compiler
+  graphviz            # pycaffe's caffe.draw renders network pictures with it
+)
+case "$blas" in
+  open) apt_packages+=(libopenblas-dev) ;;
+  atlas) apt_packages+=(libatlas-base-dev) ;;
+  mkl) apt_packages+=(libmkl-dev) ;;
+esac
+[ -n "$dsc_file" ] || apt_packages+=(debian-archive-keyring)
+
+missing_apt_packages() {
+  local p
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+ensure_apt_packages() {
+  local missing
+  missing=$(missing_apt_packages | tr '\n' ' ')
+  [ -z "${missing// /}" ] && return 0
+  if [ "$install_apt" = no ] || [ "$(id -u)" != 0 ]; then
+    die "missing build packages; run: sudo apt-get install -y --no-install-recommends $missing"
+  fi
+  say "installing build packages: $missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || die "apt-get update failed"
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >&2 || die "apt-get install failed: $missing"
+}
+
+# ---- the source ----------------------------------------------------------------
+system_debian_mirror() {
+  # The first non-security Debian mirror named in this machine's apt sources.
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    sed -e 's/#.*//' "$f" | awk '
+      /^[ \t]*deb(-src)?[ \t]/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; break } }
+      /^[ \t]*URIs:/ { for (i = 2; i <= NF; i++) print $i }'
+  done | grep -v -i security | grep -E '/debian/?$' | head -n 1
+}
+
+fetch_source() {
+  # Download the pinned source package into $1 through a private apt configuration
+  # (its own sources, lists and cache): the system's apt setup is left alone.
+  local dest=$1 apt_dir=$1/apt url
+  url=${mirror:-$(system_debian_mirror)}
+  [ -n "$url" ] || die "no Debian mirror found in this machine's apt sources; pass --mirror URL or --dsc FILE"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d"
+  cat > "$apt_dir/sources.list.d/caffe-src.sources" <<EOF
+Types: deb-src
+URIs: $url
+Suites: $CAFFE_SOURCE_SUITE
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  local opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+              -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir"
+              -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+  say "fetching $CAFFE_SOURCE_PACKAGE $CAFFE_DEBIAN_VERSION from $url ($CAFFE_SOURCE_SUITE)"
+  apt-get "${opts[@]}" update -qq >&2 ||
+    die "apt-get update for $url $CAFFE_SOURCE_SUITE failed (offline? suite retired? try --mirror or --dsc)"
+  (cd "$dest" && apt-get "${opts[@]}" source --download-only -qq \
+      "$CAFFE_SOURCE_PACKAGE=$CAFFE_DEBIAN_VERSION" >&2) ||
+    die "could not download $CAFFE_SOURCE_PACKAGE=$CAFFE_DEBIAN_VERSION from $url"
+  dsc_file="$dest/${CAFFE_SOURCE_PACKAGE}_${CAFFE_DEBIAN_VERSION}.dsc"
+}
+
+check_sha256() {
+  # check_sha256 FILE EXPECTED
+  [ -f "$1" ] || die "missing source file $1"
+  local got
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  [ "$got" = "$2" ] || die "$1: sha256 $got is not the pinned $2 (not $CAFFE_SOURCE_PACKAGE $CAFFE_DEBIAN_VERSION?)"
+}
+
+verify_source() {
+  local dir version
+  dir=$(dirname "$dsc_file")
+  version=$(sed -n 's/^Version: //p' "$dsc_file")
+  [ "$version" = "$CAFFE_DEBIAN_VERSION" ] ||
+    die "$dsc_file: Version is '$version', this script builds $CAFFE_DEBIAN_VERSION"
+  check_sha256 "$dsc_file" "$DSC_SHA256"
+  check_sha256 "$dir/${CAFFE_SOURCE_PACKAGE}_${CAFFE_DEBIAN_VERSION%-*}.orig.tar.gz" "$ORIG_SHA256"
+  check_sha256 "$dir/${CAFFE_SOURCE_PACKAGE}_${CAFFE_DEBIAN_VERSION}.debian.tar.xz" "$DEBIAN_SHA256"
+}
+
+unpack_and_patch() {
+  # Unpack with Debian's patches applied (dpkg-source), then apply ours in order.
+  local src=$1 p
+  dpkg-source --no-check -x "$dsc_file" "$src" >&2 || die "dpkg-source could not unpack $dsc_file"
+  for p in "$patch_dir"/*.patch; do
+    [ -e "$p" ] || continue
+    say "applying $(basename "$p")"
+    patch -d "$src" -p1 --forward --batch --quiet < "$p" >&2 || die "patch $(basename "$p") does not apply"
+  done
+}
+
+# ---- the build -------------------------------------------------------------------
+python_cmake_flags() {
+  # Point CMake at the interpreter pycaffe is built for, not Debian's libpython.
+  "$python_bin" - <<'EOF'
+import os, sysconfig
+libdir = sysconfig.get_config_var("LIBDIR")
+lib = os.path.join(libdir, sysconfig.get_config_var("LDLIBRARY"))
+print("-DPYTHON_EXECUTABLE=" + __import__("sys").executable)
+print("-DPYTHON_LIBRARY=" + lib)
+print("-DPYTHON_INCLUDE_DIR=" + sysconfig.get_paths()["include"])
+EOF
+}
+
+find_cuda_libs() {
+  # A folder with include/ and lib/ holding cuBLAS and cuRAND: --cuda-libs, else the
+  # toolkit itself when it has them, else the PyPI wheels (nvidia-cublas, nvidia-curand)
+  # installed for the interpreter.
+  local cuda_root=$1 dir
+  if [ -n "$cuda_libs" ]; then echo "$cuda_libs"; return; fi
+  if ls "$cuda_root"/lib64/libcublas.so* >/dev/null 2>&1; then return; fi
+  for dir in $("$python_bin" -c 'import nvidia, sys; print(" ".join(nvidia.__path__))' 2>/dev/null); do
+    for sub in "$dir"/*/; do
+      if ls "$sub"lib/libcublas.so* >/dev/null 2>&1 && ls "$sub"lib/libcurand.so* >/dev/null 2>&1; then
+        echo "${sub%/}"; return
+      fi
+    done
+  done
+}
+
+cuda_cmake_flags() {
+  # CUDA >= 13 ships a Thrust/CUB that needs C++17.
+  local nvcc cuda_root version major libs nvcc_flags cxx_flags
+  nvcc=$(command -v nvcc) || die "--gpu needs nvcc on PATH"
+  cuda_root=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
+  version=$("$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+  major=${version%%.*}
+  echo "-DCUDA_TOOLKIT_ROOT_DIR=$cuda_root"
+  nvcc_flags="-Xcompiler=-fPIC"
+  cxx_flags=""
+  if [ "$major" -ge 13 ]; then
+    nvcc_flags="$nvcc_flags;-std=c++17"
+    cxx_flags="-std=c++17"
+  fi
+  libs=$(find_cuda_libs "$cuda_root")
+  if [ -n "$libs" ]; then
+    say "using cuBLAS/cuRAND from $libs"
+    nvcc_flags="$nvcc_flags;-I$libs/include"
+    cxx_flags="$cxx_flags -I$libs/include"
+    echo "-DCUDA_cublas_LIBRARY=$(ls "$libs"/lib/libcublas.so* | head -n 1)"
+    echo "-DCUDA_CUBLAS_LIBRARIES=$(ls "$libs"/lib/libcublas.so* | head -n 1)"
+    echo "-DCUDA_curand_LIBRARY=$(ls "$libs"/lib/libcurand.so* | head -n 1)"
+  fi
+  echo "-DCUDA_NVCC_FLAGS=$nvcc_flags"
+  [ -n "$cxx_flags" ] && echo "-DCMAKE_CXX_FLAGS=$cxx_flags"
+  return 0
+}
+
+configure_and_build() {
+  local src=$1 build=$2 stage=$3 log=$4 extra=()
+  mapfile -t extra < <(python_cmake_flags)
+  if [ "$gpu" = 1 ]; then mapfile -t -O "${#extra[@]}" extra < <(cuda_cmake_flags); fi
+  # shellcheck disable=SC2046
+  cmake -S "$src" -B "$build" $(cmake_flags) "${extra[@]}" \
+        -DCMAKE_INSTALL_PREFIX="$prefix" >>"$log" 2>&1 ||
+    { tail -n 40 "$log" >&2; die "CMake configure failed (log: $log)"; }
+  say "compiling with $jobs jobs (log: $log)"
+  cmake --build "$build" -j "$jobs" >>"$log" 2>&1 ||
+    { grep -m 20 -E 'error|Error' "$log" >&2 || tail -n 40 "$log" >&2; die "build failed (log: $log)"; }
+  DESTDIR="$stage" cmake --install "$build" >>"$log" 2>&1 ||
+    { tail -n 20 "$log" >&2; die "install failed (log: $log)"; }
+}
+
+smoke_test() {
+  # Load the staged _caffe.so and run the staged caffe tool before publishing them.
+  local root=$1
+  LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$python_bin" - "$root" <<'EOF' >&2 ||
+import glob, importlib.util, sys
+so = glob.glob(sys.argv[1] + "/lib/python3/dist-packages/caffe/_caffe*.so")[0]
+spec = importlib.util.spec_from_file_location("caffe._caffe", so)
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+assert "ContrastiveLoss" in mod.layer_type_list(), "ContrastiveLoss missing"
+print("install_caffe.sh: pycaffe loads; %d layer types" % len(mod.layer_type_list()))
+EOF
+    die "the built pycaffe does not load"
+  LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$root/bin/caffe" --version >&2 ||
+    die "the built caffe tool does not run"
+}
+
+write_build_info() {
+  local root=$1
+  cat > "$root/BUILD_INFO.json" <<EOF
+{
+  "source": "$CAFFE_SOURCE_PACKAGE $CAFFE_DEBIAN_VERSION",
+  "patches": [$(for p in "$patch_dir"/*.patch; do [ -e "$p" ] && printf '"%s",' "$(basename "$p")"; done | sed 's/,$//')],
+  "flavor": "$flavor",
+  "blas": "$blas",
+  "python": "$python_tag",
+  "cmake_flags": "$(cmake_flags | tr '\n' ' ' | sed 's/ $//')",
+  "pythonpath": "$prefix/lib/python3/dist-packages",
+  "built": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+EOF
+}
+
+main() {
+  "$python_bin" -c "import numpy" 2>/dev/null ||
+    die "$python_bin has no numpy; pycaffe is compiled against it (pip install numpy first)"
+  ensure_apt_packages
+  mkdir -p "$cache_dir"
+  exec 9>"$cache_dir/.lock"
+  flock 9
+  if [ -f "$prefix/BUILD_INFO.json" ] && [ "$force" = 0 ]; then
+    say "another run built this entry meanwhile: nothing to do."; echo "$prefix"; return 0
+  fi
+  # The work area survives a failed build, so a rerun resumes compiling where it
+  # stopped; only a finished, smoke-tested install becomes the cache entry.
+  work="$cache_dir/.work-$(basename "$prefix")"
+  local log="$work/build.log"
+  if [ -f "$work/src/.siamese-patched" ]; then
+    say "resuming the build in $work"
+  else
+    rm -rf "$work"
+    mkdir -p "$work"
+    if [ -n "$dsc_file" ]; then
+      dsc_file=$(readlink -f "$dsc_file")
+      [ -f "$dsc_file" ] || die "--dsc: $dsc_file does not exist"
+    else
+      mkdir -p "$work/download"
+      fetch_source "$work/download"
+    fi
+    verify_source
+    unpack_and_patch "$work/src"
+    touch "$work/src/.siamese-patched"
+  fi
+  rm -rf "$work/stage"
+  configure_and_build "$work/src" "$work/build" "$work/stage" "$log"
+  smoke_test "$work/stage$prefix"
+  write_build_info "$work/stage$prefix"
+  cp "$log" "$work/stage$prefix/build.log"
+  rm -rf "$prefix"
+  mv "$work/stage$prefix" "$prefix"
+  rm -rf "$work"
+  say "built Caffe ($flavor, $blas) into $prefix"
+  echo "$prefix"
+}
+
+main

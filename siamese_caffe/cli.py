@@ -1,0 +1,52 @@
+"""The `siamese-caffe` console command: one subcommand per workflow step.
+
+Subcommands live in siamese_caffe/commands/<name>.py and are imported only
+when chosen, so `--help` stays fast. Errors a user can cause print one line,
+`siamese-caffe <command>: error: ...`, and exit non-zero.
+"""
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import SiameseCaffeError
+
+# subcommand name -> module under siamese_caffe.commands, in workflow order
+COMMANDS = {
+    "doctor": "doctor",
+}
+
+
+def build_parser():
+    """The argparse parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="siamese-caffe",
+        description="DIGITS' Siamese MNIST workflow on real Caffe, one step per subcommand.")
+    parser.add_argument("--version", action="version", version=f"siamese-caffe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f".commands.{module_name}", __package__)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv=None):
+    """Entry point; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args._run(args) or 0
+    except SiameseCaffeError as err:
+        print(f"siamese-caffe {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"siamese-caffe {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""siamese-caffe doctor"""
+
+import json
+
+HELP = "report which Caffe is loaded, its build (CPU_ONLY/CUDA), BLAS, GPUs and library versions"
+
+
+def add_arguments(parser):
+    parser.add_argument("--json", action="store_true", help="print the facts as JSON")
+
+
+def run(args):
+    from .. import doctor
+
+    facts = doctor.collect()
+    print(json.dumps(facts, indent=2) if args.json else doctor.format_report(facts))
+    return 0 if facts["contrastive_loss"] else 1

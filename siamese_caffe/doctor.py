@@ -1,0 +1,95 @@
+"""`siamese-caffe doctor`: what Caffe this environment runs, and with what.
+
+The facts come from the running process, not from guesses: the shared
+libraries actually mapped after `import caffe` (/proc/self/maps) tell the
+BLAS, CUDA and OpenCV in use; BUILD_INFO.json in the cache entry tells the
+flavour the build script produced.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from . import caffe_env
+
+BLAS_NAMES = (("libmkl_rt", "Intel MKL"), ("libopenblas", "OpenBLAS"),
+              ("libblis", "BLIS"), ("libatlas", "ATLAS"), ("libcblas", "CBLAS"),
+              ("libblas", "reference/alternatives BLAS"))
+
+
+def mapped_libraries():
+    """Paths of the shared objects mapped into this process (Linux only)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return sorted({line.split()[-1] for line in f if ".so" in line.split()[-1]})
+    except OSError:
+        return []
+
+
+def describe_blas(libs):
+    """The BLAS library loaded, as 'OpenBLAS (/usr/lib/.../libopenblas.so.0)'."""
+    for stem, name in BLAS_NAMES:
+        for lib in libs:
+            if os.path.basename(lib).startswith(stem):
+                return f"{name} ({os.path.realpath(lib)})"
+    return "unknown"
+
+
+def describe_opencv(libs):
+    """OpenCV version from the soname of the loaded libopencv_core."""
+    for lib in libs:
+        m = re.search(r"libopencv_core\.so\.(\d+\.\d+(\.\d+)?)", os.path.realpath(lib))
+        if m:
+            return m.group(1)
+    return "not loaded"
+
+
+def visible_gpus():
+    """Names of NVIDIA GPUs nvidia-smi lists ([] when none or no driver)."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.startswith("GPU")]
+
+
+def collect():
+    """Everything doctor reports, as a JSON-ready dict. Raises CaffeNotFoundError."""
+    import numpy
+    from google import protobuf
+
+    caffe = caffe_env.import_caffe()
+    libs = mapped_libraries()
+    prefix = caffe_env.caffe_prefix(caffe)
+    info = caffe_env.build_info(prefix)
+    has_cuda = any("libcudart" in os.path.basename(p) for p in libs)
+    return {
+        "caffe_module": os.path.dirname(caffe.__file__),
+        "caffe_version": getattr(caffe, "__version__", "unknown"),
+        "caffe_prefix": prefix,
+        "source": info.get("source", "unknown"),
+        "build": "CUDA" if has_cuda or info.get("flavor") == "cuda" else "CPU_ONLY",
+        "blas": describe_blas(libs),
+        "gpus": visible_gpus(),
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "protobuf": protobuf.__version__,
+        "opencv": describe_opencv(libs),
+        "contrastive_loss": "ContrastiveLoss" in caffe.layer_type_list(),
+    }
+
+
+def format_report(facts):
+    """The human-readable report: one 'name: value' line per fact."""
+    gpus = ", ".join(facts["gpus"]) or "none visible"
+    rows = [("Caffe", f"{facts['caffe_version']} from {facts['caffe_module']}"),
+            ("source", facts["source"]), ("build", facts["build"]), ("BLAS", facts["blas"]),
+            ("GPU", gpus), ("Python", facts["python"]), ("NumPy", facts["numpy"]),
+            ("protobuf", facts["protobuf"]), ("OpenCV", facts["opencv"]),
+            ("ContrastiveLoss layer", "yes" if facts["contrastive_loss"] else "MISSING")]
+    return "\n".join(f"{name + ':':<24}{value}" for name, value in rows)

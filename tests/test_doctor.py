@@ -1,0 +1,45 @@
+"""`siamese-caffe doctor` as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args, env=None, python_flags=()):
+    return subprocess.run([sys.executable, *python_flags, "-m", "siamese_caffe.cli", *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+
+
+def test_doctor_reports_a_cpu_only_bvlc_caffe():
+    result = run_cli("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["build"] == "CPU_ONLY"
+    assert facts["caffe_version"].startswith("1.0.0")
+    assert "1.0.0+git20180821.99bd997-8" in facts["source"]
+    assert facts["contrastive_loss"] is True
+    assert facts["blas"] != "unknown"
+    assert facts["numpy"] and facts["protobuf"]
+    assert facts["opencv"].startswith("4.")
+
+
+def test_doctor_text_report_names_where_caffe_came_from():
+    result = run_cli("doctor")
+    assert result.returncode == 0, result.stderr
+    assert "CPU_ONLY" in result.stdout
+    assert "lib/python3/dist-packages/caffe" in result.stdout
+
+
+def test_doctor_without_caffe_exits_non_zero_with_the_fix(tmp_path):
+    # -S skips site-packages' .pth files (the link to pycaffe); PYTHONPATH keeps numpy.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, sysconfig.get_paths()["purelib"]]),
+               SIAMESE_CAFFE_PREFIX=str(tmp_path / "no-caffe-here"))
+    result = run_cli("doctor", env=env, python_flags=("-S",))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "cannot import caffe" in lines[0] and "make caffe" in lines[0]
