@@ -35,6 +35,7 @@ cuda_arch_ptx="90"                # PTX of the newest arch lets newer GPUs JIT-c
 cuda_libs=""
 install_apt=auto
 print_prefix=0
+download_only=""
 force=0
 
 usage() {
@@ -61,6 +62,8 @@ options:
                         machine's own apt sources
   --jobs N              parallel compile jobs (default: $jobs)
   --no-apt              never install apt packages, only say which are missing
+  --download-only DIR   fetch and check the source package into DIR, build nothing
+                        (for offline builds and Dockerfile.cuda: later pass --dsc DIR/*.dsc)
   --print-prefix        print the cache entry these options select, build nothing
   --force               rebuild even if the cache entry exists
   -h, --help            this text
@@ -83,6 +86,7 @@ while [ $# -gt 0 ]; do
     --mirror) mirror=${2:?--mirror needs a value}; shift ;;
     --jobs) jobs=${2:?--jobs needs a value}; shift ;;
     --no-apt) install_apt=no ;;
+    --download-only) download_only=${2:?--download-only needs a folder}; shift ;;
     --print-prefix) print_prefix=1 ;;
     --force) force=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -105,7 +109,8 @@ cmake_flags() {
   echo "-DUSE_LMDB=ON -DUSE_LEVELDB=OFF -DUSE_OPENCV=ON -DUSE_HDF5=ON -DUSE_CUDNN=OFF -DUSE_NCCL=OFF"
   echo "-DBLAS=$blas"
   if [ "$gpu" = 1 ]; then
-    echo "-DCPU_ONLY=OFF -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN=$cuda_arch_bin -DCUDA_ARCH_PTX=$cuda_arch_ptx"
+    # CMake lists: "80 90" -> "80;90", so the value stays one word
+    echo "-DCPU_ONLY=OFF -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN=${cuda_arch_bin// /;} -DCUDA_ARCH_PTX=${cuda_arch_ptx// /;}"
   else
     echo "-DCPU_ONLY=ON"
   fi
@@ -263,11 +268,36 @@ find_cuda_libs() {
   done
 }
 
+cuda_toolkit_root() {
+  # $CUDA_HOME, else /usr/local/cuda, else the folder above the nvcc on PATH
+  # (nvcc on PATH may be a wrapper script, so the real toolkit wins).
+  local root
+  for root in "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda; do
+    [ -n "$root" ] && [ -x "$root/bin/nvcc" ] && { echo "$root"; return; }
+  done
+  root=$(command -v nvcc) || die "--gpu needs the CUDA toolkit (nvcc); set CUDA_HOME"
+  dirname "$(dirname "$(readlink -f "$root")")"
+}
+
+cuda_dev_links() {
+  # The PyPI wheels ship only versioned libraries (libcublas.so.13); CMake's FindCUDA
+  # looks for libcublas.so. A folder in the cache links both names to the wheel's
+  # files; it is on the link path, so it also ends up in libcaffe's RPATH.
+  local wheel_lib=$1 links f
+  links="$cache_dir/cuda-dev-links-$(echo "$wheel_lib" | sha256sum | cut -c1-8)"
+  mkdir -p "$links"
+  for f in "$wheel_lib"/lib*.so.*; do
+    ln -sfn "$f" "$links/$(basename "$f")"
+    ln -sfn "$f" "$links/$(basename "${f%%.so.*}").so"
+  done
+  echo "$links"
+}
+
 cuda_cmake_flags() {
   # CUDA >= 13 ships a Thrust/CUB that needs C++17.
   local nvcc cuda_root version major libs nvcc_flags cxx_flags
-  nvcc=$(command -v nvcc) || die "--gpu needs nvcc on PATH"
-  cuda_root=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
+  cuda_root=$(cuda_toolkit_root)
+  nvcc="$cuda_root/bin/nvcc"
   version=$("$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
   major=${version%%.*}
   echo "-DCUDA_TOOLKIT_ROOT_DIR=$cuda_root"
@@ -282,9 +312,7 @@ cuda_cmake_flags() {
     say "using cuBLAS/cuRAND from $libs"
     nvcc_flags="$nvcc_flags;-I$libs/include"
     cxx_flags="$cxx_flags -I$libs/include"
-    echo "-DCUDA_cublas_LIBRARY=$(ls "$libs"/lib/libcublas.so* | head -n 1)"
-    echo "-DCUDA_CUBLAS_LIBRARIES=$(ls "$libs"/lib/libcublas.so* | head -n 1)"
-    echo "-DCUDA_curand_LIBRARY=$(ls "$libs"/lib/libcurand.so* | head -n 1)"
+    echo "-DCMAKE_LIBRARY_PATH=$(cuda_dev_links "$libs/lib")"
   fi
   echo "-DCUDA_NVCC_FLAGS=$nvcc_flags"
   [ -n "$cxx_flags" ] && echo "-DCMAKE_CXX_FLAGS=$cxx_flags"
@@ -293,12 +321,17 @@ cuda_cmake_flags() {
 
 configure_and_build() {
   local src=$1 build=$2 stage=$3 log=$4 extra=()
+  : > "$log"
   mapfile -t extra < <(python_cmake_flags)
   if [ "$gpu" = 1 ]; then mapfile -t -O "${#extra[@]}" extra < <(cuda_cmake_flags); fi
   # shellcheck disable=SC2046
   cmake -S "$src" -B "$build" $(cmake_flags) "${extra[@]}" \
         -DCMAKE_INSTALL_PREFIX="$prefix" >>"$log" 2>&1 ||
     { tail -n 40 "$log" >&2; die "CMake configure failed (log: $log)"; }
+  if [ "$gpu" = 1 ] && grep -q "CUDA is not detected" "$log"; then
+    rm -rf "$build"
+    die "--gpu: CMake did not find CUDA (log: $log); set CUDA_HOME to the toolkit"
+  fi
   say "compiling with $jobs jobs (log: $log)"
   cmake --build "$build" -j "$jobs" >>"$log" 2>&1 ||
     { grep -m 20 -E 'error|Error' "$log" >&2 || tail -n 40 "$log" >&2; die "build failed (log: $log)"; }
@@ -339,12 +372,22 @@ write_build_info() {
 EOF
 }
 
+download_source_only() {
+  mkdir -p "$download_only"
+  fetch_source "$download_only"
+  verify_source
+  rm -rf "$download_only/apt"
+  say "source package checked; build later with --dsc $dsc_file"
+  echo "$dsc_file"
+}
+
 main() {
+  if [ -n "$download_only" ]; then download_source_only; return; fi
   "$python_bin" -c "import numpy" 2>/dev/null ||
     die "$python_bin has no numpy; pycaffe is compiled against it (pip install numpy first)"
   ensure_apt_packages
   mkdir -p "$cache_dir"
-  exec 9>"$cache_dir/.lock"
+  exec 9>"$cache_dir/.lock-$(basename "$prefix")"
   flock 9
   if [ -f "$prefix/BUILD_INFO.json" ] && [ "$force" = 0 ]; then
     say "another run built this entry meanwhile: nothing to do."; echo "$prefix"; return 0
