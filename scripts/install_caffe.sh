@@ -33,6 +33,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cuda_arch_bin="75 80 86 89 90"   # Turing .. Hopper; CUDA 13 dropped everything older than 7.5
 cuda_arch_ptx="90"                # PTX of the newest arch lets newer GPUs JIT-compile it
 cuda_libs=""
+use_opencv=ON
+python_layer=ON
 install_apt=auto
 print_prefix=0
 download_only=""
@@ -52,6 +54,10 @@ options:
   --cuda-ptx "A"        PTX architectures for --gpu (default: "$cuda_arch_ptx")
   --cuda-libs DIR       folder with include/ and lib/ of cuBLAS and cuRAND (default: the
                         toolkit's, else the PyPI wheels nvidia-cublas/nvidia-curand of --python)
+  --without-opencv      build without OpenCV (Data layers over raw Datum do not need it;
+                        a much smaller set of libraries, e.g. for bundle_caffe_tool.sh)
+  --without-python-layer  build without Caffe's Python layer (libcaffe then does not link
+                        libpython; pycaffe is still built)
   --blas NAME           BLAS library: open (OpenBLAS, default) | atlas | mkl
   --python PY           the interpreter pycaffe is built for (default: python3);
                         it must have numpy installed
@@ -79,6 +85,8 @@ while [ $# -gt 0 ]; do
     --cuda-arch) cuda_arch_bin=${2:?--cuda-arch needs a value}; shift ;;
     --cuda-ptx) cuda_arch_ptx=${2:?--cuda-ptx needs a value}; shift ;;
     --cuda-libs) cuda_libs=${2:?--cuda-libs needs a value}; shift ;;
+    --without-opencv) use_opencv=OFF ;;
+    --without-python-layer) python_layer=OFF ;;
     --blas) blas=${2:?--blas needs a value}; shift ;;
     --python) python_bin=${2:?--python needs a value}; shift ;;
     --cache-dir) cache_dir=${2:?--cache-dir needs a value}; shift ;;
@@ -105,8 +113,8 @@ python_tag=$("$python_bin" -c 'import sys; print("py%d%d" % sys.version_info[:2]
 cmake_flags() {
   # The flags that decide what is built; they are part of the cache key.
   echo "-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF"
-  echo "-DBUILD_python=ON -DBUILD_python_layer=ON -Dpython_version=3"
-  echo "-DUSE_LMDB=ON -DUSE_LEVELDB=OFF -DUSE_OPENCV=ON -DUSE_HDF5=ON -DUSE_CUDNN=OFF -DUSE_NCCL=OFF"
+  echo "-DBUILD_python=ON -DBUILD_python_layer=$python_layer -Dpython_version=3"
+  echo "-DUSE_LMDB=ON -DUSE_LEVELDB=OFF -DUSE_OPENCV=$use_opencv -DUSE_HDF5=ON -DUSE_CUDNN=OFF -DUSE_NCCL=OFF"
   echo "-DBLAS=$blas"
   if [ "$gpu" = 1 ]; then
     # CMake lists: "80 90" -> "80;90", so the value stays one word
@@ -125,6 +133,8 @@ cache_key() {
 }
 
 flavor=$([ "$gpu" = 1 ] && echo cuda || echo cpu)
+[ "$use_opencv" = OFF ] && flavor="$flavor-noopencv"
+[ "$python_layer" = OFF ] && flavor="$flavor-nopylayer"
 prefix="$cache_dir/caffe-$flavor-$blas-$python_tag-$(cache_key)"
 
 if [ "$print_prefix" = 1 ]; then echo "$prefix"; exit 0; fi

@@ -73,7 +73,7 @@ def collect():
         "caffe_version": getattr(caffe, "__version__", "unknown"),
         "caffe_prefix": prefix,
         "source": info.get("source", "unknown"),
-        "build": "CUDA" if has_cuda or info.get("flavor") == "cuda" else "CPU_ONLY",
+        "build": "CUDA" if has_cuda or str(info.get("flavor", "")).startswith("cuda") else "CPU_ONLY",
         "blas": describe_blas(libs),
         "gpus": visible_gpus(),
         "python": sys.version.split()[0],
