@@ -1,0 +1,116 @@
+"""DIGITS image lists: one `path label` per line, images decoded to grayscale.
+
+A line is a path (it may contain spaces) followed by whitespace and an integer
+class label, as DIGITS writes train.txt / val.txt. Blank lines are skipped.
+Relative paths are resolved against `image_folder`, or else the list's folder.
+
+Colour images are converted to grayscale (PIL's ITU-R 601-2 luma, the same
+conversion DIGITS applies for a grayscale dataset) and the conversion is
+reported in the returned notes; 16-bit and float images are refused.
+"""
+
+import os
+
+import numpy as np
+import PIL.Image
+
+from .errors import BadInputError
+
+# PIL modes accepted as they are, and modes converted to 8-bit grayscale.
+GRAY_MODES = {"L"}
+CONVERTIBLE_MODES = {"1", "P", "LA", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
+
+
+def parse_list(list_path, image_folder=None):
+    """Entries of a DIGITS list file as (paths list[str], labels (N,) int64, line numbers list[int]).
+
+    Raises BadInputError naming `list_path:line` for a line without a label or with a
+    non-integer label, and for a list with no entries.
+    """
+    try:
+        with open(list_path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInputError(f"cannot read image list ({err})", where=list_path) from None
+    base = image_folder if image_folder is not None else os.path.dirname(os.path.abspath(list_path))
+    paths, labels, numbers = [], [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        path, label = _split_line(line, f"{list_path}:{number}")
+        paths.append(path if os.path.isabs(path) else os.path.join(base, path))
+        labels.append(label)
+        numbers.append(number)
+    if not paths:
+        raise BadInputError("the image list is empty (expected lines of `path label`)",
+                            where=list_path)
+    return paths, np.asarray(labels, np.int64), numbers
+
+
+def _split_line(line, where):
+    """(path, integer label) of one list line; BadInputError when the label is missing or bad."""
+    parts = line.strip().rsplit(None, 1)
+    if len(parts) < 2:
+        raise BadInputError(f"missing label (expected `path label`, got {line.strip()!r})",
+                            where=where)
+    path, label_text = parts
+    try:
+        label = int(label_text)
+    except ValueError:
+        raise BadInputError(f"label {label_text!r} is not an integer", where=where) from None
+    if label < 0:
+        raise BadInputError(f"label {label} is negative (class labels are 0, 1, 2, ...)",
+                            where=where)
+    return path, label
+
+
+def load_gray(path, where):
+    """One image file as a (H, W) uint8 array, and whether it was converted from colour.
+
+    Raises BadInputError naming `where` (the list line) when the file is missing,
+    unreadable, corrupt or of an unsupported bit depth.
+    """
+    try:
+        with PIL.Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            if mode in GRAY_MODES:
+                return np.asarray(image), False
+            if mode in CONVERTIBLE_MODES:
+                return np.asarray(image.convert("L")), mode not in ("1", "LA")
+    except FileNotFoundError:
+        raise BadInputError(f"image not found: {path}", where=where) from None
+    except OSError as err:  # unreadable, truncated or not an image at all
+        raise BadInputError(f"cannot read image {path} ({err})", where=where) from None
+    except (ValueError, SyntaxError) as err:  # PIL's errors for some corrupt files
+        raise BadInputError(f"corrupt image {path} ({err})", where=where) from None
+    raise BadInputError(f"image {path} has mode {mode!r}; only 8-bit grayscale or colour "
+                        "images are supported", where=where)
+
+
+def load_images(paths, wheres, progress=None):
+    """Decode every path into one (N, H, W) uint8 array, plus notes for the user.
+
+    All images must have the size of the first one; BadInputError names the line of
+    the first that does not. `progress` is an optional callable taking a count done.
+    """
+    first, _ = load_gray(paths[0], wheres[0])
+    images = np.empty((len(paths),) + first.shape, np.uint8)
+    converted = []
+    for i, (path, where) in enumerate(zip(paths, wheres)):
+        image, was_colour = load_gray(path, where)
+        if image.shape != first.shape:
+            raise BadInputError(
+                f"image {path} is {image.shape[1]}x{image.shape[0]} but the first image "
+                f"({paths[0]}) is {first.shape[1]}x{first.shape[0]}; all images must have "
+                "one size", where=where)
+        images[i] = image
+        if was_colour:
+            converted.append(path)
+        if progress is not None and (i + 1) % 1000 == 0:
+            progress(1000)
+    notes = []
+    if converted:
+        notes.append(f"converted {len(converted)} colour image(s) to grayscale "
+                     f"(first: {converted[0]})")
+    return images, notes
