@@ -14,12 +14,10 @@ place at the end, so an error or an interrupt leaves nothing half-written.
 import json
 import os
 import secrets
-import shutil
-import tempfile
 
 import numpy as np
 
-from . import datum_codec, mean_files, pair_pictures, pairs
+from . import datum_codec, mean_files, pair_pictures, pairs, staging
 from .errors import BadInputError
 from .lmdb_writer import LmdbWriter, estimate_map_size
 
@@ -47,7 +45,7 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
     log = log or (lambda message: None)
     check_request(output_dir, count, val_count, positive_fraction, force)
     output_dir = os.path.abspath(output_dir)
-    seed = secrets.randbits(32) if seed is None else int(seed)
+    seed = secrets.randbits(32) if seed is None else _check_seed(seed)
     split_rng, train_rng, val_rng = (np.random.default_rng(s)
                                      for s in np.random.SeedSequence(seed).spawn(3))
     sets, source = _phase_sets(train_set, val_set, val_fraction, split_rng)
@@ -56,11 +54,7 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
                 "requested_positive_fraction": positive_fraction,
                 "pair": _pair_format(train_set.shape), "source": source,
                 "notes": list(dict.fromkeys(train_set.notes + (val_set.notes if val_set else [])))}
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-", dir=parent)
-    try:
-        _make_like_a_new_folder(work)
+    with staging.staged_folder(output_dir, force) as work:
         for phase, rng, phase_count in (("train", train_rng, count), ("val", val_rng, val_count)):
             log(f"Will create {phase_count} pairs of {phase} images "
                 f"(from {len(sets[phase])} images)")
@@ -69,18 +63,13 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
         with open(os.path.join(work, "dataset.json"), "w") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
-        _move_into_place(work, output_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return manifest
 
 
 def check_request(output_dir, count, val_count, positive_fraction=None, force=False):
     """BadInputError for an existing output folder (unless force), pair counts under 1
     or a positive fraction outside [0, 1]; cheap, so callers may check before loading images."""
-    if os.path.lexists(output_dir) and not force:
-        raise BadInputError("output folder already exists (use --force to replace it)",
-                            where=output_dir)
+    staging.check_free(output_dir, force)
     for name, value in (("-c/--count", count), ("--val-count", val_count)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise BadInputError(f"the number of pairs must be a positive integer, got {value!r}",
@@ -88,6 +77,13 @@ def check_request(output_dir, count, val_count, positive_fraction=None, force=Fa
     if positive_fraction is not None and not 0.0 <= positive_fraction <= 1.0:
         raise BadInputError(f"must be between 0 and 1, got {positive_fraction}",
                             where="--positive-fraction")
+
+
+def _check_seed(seed):
+    """The seed as a Python int; BadInputError unless it is a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise BadInputError(f"must be a non-negative integer, got {seed!r}", where="--seed")
+    return int(seed)
 
 
 def _phase_sets(train_set, val_set, val_fraction, rng):
@@ -184,23 +180,3 @@ def _write_test_images(folder, phase, images, left, right, same):
             pair_pictures.save_rgb(os.path.join(folder, name), rgb)
             written[kind].append(name)
     return written
-
-
-def _make_like_a_new_folder(path):
-    """Give a mkdtemp folder (mode 0700) the permissions os.makedirs would have given it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o777 & ~umask)
-
-
-def _move_into_place(work, output_dir):
-    """Rename the finished temporary folder to output_dir, replacing what is there."""
-    if not os.path.lexists(output_dir):
-        os.rename(work, output_dir)
-        return
-    trash = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-",
-                             dir=os.path.dirname(output_dir))
-    old = os.path.join(trash, "old")
-    os.rename(output_dir, old)
-    os.rename(work, output_dir)
-    shutil.rmtree(trash, ignore_errors=True)
