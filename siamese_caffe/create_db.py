@@ -17,7 +17,7 @@ import secrets
 
 import numpy as np
 
-from . import datum_codec, mean_files, pair_pictures, pairs, staging
+from . import datum_codec, image_sources, mean_files, pair_pictures, pairs, staging
 from .errors import BadInputError
 from .lmdb_writer import LmdbWriter, estimate_map_size
 
@@ -49,11 +49,13 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
     split_rng, train_rng, val_rng = (np.random.default_rng(s)
                                      for s in np.random.SeedSequence(seed).spawn(3))
     sets, source = _phase_sets(train_set, val_set, val_fraction, split_rng)
+    notes = _notes(train_set, val_set, source)
+    for note in notes:
+        log(f"note: {note}")
     manifest = {"format_version": FORMAT_VERSION, "seed": seed,
                 "pairing": "uniform" if positive_fraction is None else "balanced",
                 "requested_positive_fraction": positive_fraction,
-                "pair": _pair_format(train_set.shape), "source": source,
-                "notes": list(dict.fromkeys(train_set.notes + (val_set.notes if val_set else [])))}
+                "pair": _pair_format(train_set.shape), "source": source, "notes": notes}
     with staging.staged_folder(output_dir, force) as work:
         for phase, rng, phase_count in (("train", train_rng, count), ("val", val_rng, val_count)):
             log(f"Will create {phase_count} pairs of {phase} images "
@@ -109,7 +111,18 @@ def _phase_sets(train_set, val_set, val_fraction, rng):
         source = {"train": train_set.description, "validation": "separate set",
                   "val": val_set.description}
     pairs.check_classes(sets["val"].labels, where=sets["val"].description)
+    shared = image_sources.count_shared_images(sets["train"].images, sets["val"].images)
+    source["validation_images_also_in_training"] = shared
     return sets, source
+
+
+def _notes(train_set, val_set, source):
+    """What the user should be told about the inputs (list of str, no repeats)."""
+    notes = train_set.notes + (val_set.notes if val_set is not None else [])
+    shared = source["validation_images_also_in_training"]
+    if shared:
+        notes.append(f"{shared} validation image(s) have the same pixels as a training image")
+    return list(dict.fromkeys(notes))
 
 
 def _pair_format(shape):

@@ -88,27 +88,30 @@ def load_gray(path, where):
                         "images are supported", where=where)
 
 
-def load_images(paths, wheres, progress=None):
+def load_images(paths, wheres, progress=False):
     """Decode every path into one (N, H, W) uint8 array, plus notes for the user.
 
     All images must have the size of the first one; BadInputError names the line of
-    the first that does not. `progress` is an optional callable taking a count done.
+    the first that does not. progress: show a tqdm bar on stderr.
     """
+    from tqdm import tqdm
+
     first, _ = load_gray(paths[0], wheres[0])
     images = np.empty((len(paths),) + first.shape, np.uint8)
     converted = []
-    for i, (path, where) in enumerate(zip(paths, wheres)):
-        image, was_colour = load_gray(path, where)
-        if image.shape != first.shape:
-            raise BadInputError(
-                f"image {path} is {image.shape[1]}x{image.shape[0]} but the first image "
-                f"({paths[0]}) is {first.shape[1]}x{first.shape[0]}; all images must have "
-                "one size", where=where)
-        images[i] = image
-        if was_colour:
-            converted.append(path)
-        if progress is not None and (i + 1) % 1000 == 0:
-            progress(1000)
+    with tqdm(total=len(paths), desc="decoding images", unit="image",
+              disable=not progress) as bar:
+        for i, (path, where) in enumerate(zip(paths, wheres)):
+            image, was_colour = load_gray(path, where)
+            if image.shape != first.shape:
+                raise BadInputError(
+                    f"image {path} is {image.shape[1]}x{image.shape[0]} but the first image "
+                    f"({paths[0]}) is {first.shape[1]}x{first.shape[0]}; all images must have "
+                    "one size", where=where)
+            images[i] = image
+            if was_colour:
+                converted.append(path)
+            bar.update()
     notes = []
     if converted:
         notes.append(f"converted {len(converted)} colour image(s) to grayscale "

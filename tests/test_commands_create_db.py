@@ -176,3 +176,13 @@ def test_digits_script_works_as_the_digits_readme_says(tmp_path):
     again = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "create_db.py"),
                             "siamesedb", "train.txt"], cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_validation_images_repeating_training_images_are_reported(tmp_path, capsys):
+    listing = write_digits_list(tmp_path)
+    assert run_cli(tmp_path / "db", listing, "--val-list", listing, "-c", 5, "--val-count", 5) == 0
+    assert "note: 12 validation image(s) have the same pixels as a training image" in (
+        capsys.readouterr().out)
+    manifest = json.loads((tmp_path / "db" / "dataset.json").read_text())
+    assert manifest["source"]["validation"] == "separate set"
+    assert manifest["source"]["validation_images_also_in_training"] == 12
