@@ -22,10 +22,11 @@ def add_arguments(parser):
                         help="folder of MNIST idx files (.gz or raw); validation pairs come "
                              "from its t10k files when present")
     source.add_argument("--builtin", action="store_true",
-                        help="the built-in 5000 MNIST digits (the default)")
+                        help="use the built-in 5000 MNIST digits (also what happens without "
+                             "FILE_LIST and --idx-folder)")
     source.add_argument("--image-folder", metavar="DIR",
-                        help="resolve relative list paths against DIR (default: the list's folder)")
-    val = parser.add_argument_group("validation images (always disjoint from training images)")
+                        help="resolve relative list paths against DIR instead of the list's folder")
+    val = parser.add_argument_group("validation images (apart from the training images)")
     val.add_argument("--val-list", metavar="FILE",
                      help="DIGITS list of validation images (e.g. val.txt)")
     val.add_argument("--val-fraction", type=float, default=0.1,
@@ -33,7 +34,7 @@ def add_arguments(parser):
                           "validation images are given")
     pairing = parser.add_argument_group("pairing")
     pairing.add_argument("--positive-fraction", type=float, metavar="P",
-                         help="exact share of same-class pairs (e.g. 0.5); default: DIGITS' "
+                         help="exact share of same-class pairs (e.g. 0.5); without it, DIGITS' "
                               "uniform random pairs (about 10%% same-class for 10 classes)")
     pairing.add_argument("--seed", type=int,
                          help="random seed; the same seed and inputs give identical databases "

@@ -11,7 +11,8 @@ def add_arguments(parser):
     parser.add_argument("folder", help="output folder (must not exist unless --force)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--builtin", action="store_true",
-                        help="the built-in 5000 MNIST digits (the default)")
+                        help="use the built-in 5000 MNIST digits (also what happens without "
+                             "--idx-folder and --download)")
     source.add_argument("--idx-folder", metavar="DIR",
                         help="folder of MNIST idx files (.gz or raw): train-* become train.txt, "
                              "t10k-* (when present) val.txt")
