@@ -186,3 +186,18 @@ def test_validation_images_repeating_training_images_are_reported(tmp_path, caps
     manifest = json.loads((tmp_path / "db" / "dataset.json").read_text())
     assert manifest["source"]["validation"] == "separate set"
     assert manifest["source"]["validation_images_also_in_training"] == 12
+
+
+def test_idx_folder_takes_validation_pairs_from_t10k(tmp_path, capsys):
+    from siamese_caffe import mnist_idx
+
+    rng = np.random.default_rng(9)
+    for part, n in (("train", 40), ("t10k", 10)):
+        images_stem, labels_stem = mnist_idx.FILE_STEMS[part]
+        mnist_idx.write_idx(str(tmp_path / (images_stem + ".gz")),
+                            rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        mnist_idx.write_idx(str(tmp_path / labels_stem), (np.arange(n) % 10).astype(np.uint8))
+    assert run_cli(tmp_path / "db", "--idx-folder", tmp_path, "-c", 9, "--val-count", 4) == 0
+    source = json.loads((tmp_path / "db" / "dataset.json").read_text())["source"]
+    assert source["validation"] == "separate set" and "t10k-images-idx3-ubyte" in source["val"]
+    assert source["validation_images_also_in_training"] == 0
