@@ -54,7 +54,8 @@ def run(args):
     progress = sys.stderr.isatty()
     print(f'Creating images at "{args.folder}" ...', file=sys.stderr if args.json else sys.stdout)
     train_set, val_set = _load_sources(args, image_sources, progress)
-    say(f"Found {len(train_set)} images ({train_set.description})")
+    for image_set in (train_set, val_set) if val_set is not None else (train_set,):
+        say(f"Found {len(image_set)} images ({image_set.description})")
     manifest = create_db.create_db(
         args.folder, train_set, count=args.count, val_count=args.val_count, val_set=val_set,
         val_fraction=args.val_fraction, positive_fraction=args.positive_fraction,
@@ -81,14 +82,14 @@ def _load_sources(args, image_sources, progress):
     if len(chosen) > 1:
         raise BadInputError(f"give one image source, not {' and '.join(chosen)}")
     val_set = None
-    if args.val_list:
-        val_set = image_sources.from_list_file(args.val_list, args.image_folder, progress)
     if args.file_list:
         train_set = image_sources.from_list_file(args.file_list, args.image_folder, progress)
     elif args.idx_folder:
         train_set = image_sources.from_idx_folder(args.idx_folder, "train")
-        if val_set is None and image_sources.has_idx_part(args.idx_folder, "t10k"):
+        if not args.val_list and image_sources.has_idx_part(args.idx_folder, "t10k"):
             val_set = image_sources.from_idx_folder(args.idx_folder, "t10k")
     else:
         train_set = image_sources.builtin_mnist()
+    if args.val_list:
+        val_set = image_sources.from_list_file(args.val_list, args.image_folder, progress)
     return train_set, val_set
