@@ -15,6 +15,8 @@ from .errors import SiameseCaffeError
 # subcommand name -> module under siamese_caffe.commands, in workflow order
 COMMANDS = {
     "doctor": "doctor",
+    "prepare-mnist": "prepare_mnist",
+    "create-db": "create_db",
 }
 
 
