@@ -16,6 +16,8 @@ from .errors import SiameseCaffeError
 COMMANDS = {
     "doctor": "doctor",
     "create-db": "create_db",
+    "train": "train",
+    "draw-net": "draw_net",
 }
 
 
