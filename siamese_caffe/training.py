@@ -9,8 +9,12 @@ last .solverstate when resuming, and steps it one iteration at a time:
   gives a "val" row (loss, mean same-class and different-class distances);
 - every `snapshot` iterations, and at the end, the solver snapshots
   (snapshot_iter_N.caffemodel / .solverstate) and job.json is updated;
-- a NaN or infinite loss stops training at once, without a snapshot, so the
-  last snapshot keeps the last good weights (TrainingStoppedError);
+- a NaN or infinite value stops training at once, without a snapshot, so the
+  last snapshot keeps the last good weights (TrainingStoppedError). Values are
+  checked after each forward pass, before its backward pass (a Net callback):
+  Caffe's MAX pooling backward writes out of bounds when its input holds NaN,
+  which would corrupt the heap rather than stop cleanly. Weights are checked
+  before each snapshot;
 - Ctrl-C or SIGTERM finishes the iteration under way, snapshots and returns
   "interrupted"; `train_job(job, resume=True)` continues from there.
 
@@ -34,6 +38,15 @@ class TrainingStoppedError(SiameseCaffeError):
     """Training stopped on its own (the loss diverged); the job folder stays usable."""
 
     exit_code = 1
+
+
+class NonFiniteForward(Exception):
+    """Raised from inside solver.step when a forward pass produced NaN or infinity."""
+
+
+def all_finite(blobs):
+    """Whether every value of these caffe Blobs' data is finite."""
+    return all(np.isfinite(blob.data).all() for blob in blobs)
 
 
 def train_job(job, resume=False, gpu=None, progress=True, out=None):
@@ -101,6 +114,9 @@ class TrainingLoop:
         self.window = []
         self.bar = None
         self.progress = progress and getattr(stream, "isatty", lambda: False)()
+        self.blobs = list(caffe_solver.net.blobs.values())
+        self.last_layer = len(caffe_solver.net.layers) - 1
+        caffe_solver.net.before_backward(self._check_forward)
 
     def run(self):
         """Train to max_iter or until stopped; returns (status, message)."""
@@ -115,16 +131,21 @@ class TrainingLoop:
             while self.solver.iter < plan.max_iter:
                 if self.stop.requested:
                     return self._interrupted()
-                loss = self._step()
+                try:
+                    loss = self._step()
+                except NonFiniteForward:
+                    return self._diverged(self.solver.iter + 1, "forward pass")
                 iteration = self.solver.iter
                 if not math.isfinite(loss):
-                    return self._diverged(iteration, f"training loss {loss}")
+                    return self._diverged(iteration, "training loss")
                 if iteration % plan.display == 0 or iteration == plan.max_iter:
                     self._train_row(iteration)
                 if iteration % plan.test_interval == 0 or iteration == plan.max_iter:
                     if not self._validate():
                         return self._diverged(iteration, "validation loss")
                 if iteration % plan.snapshot == 0 or iteration == plan.max_iter:
+                    if not all_finite(self._weights()):
+                        return self._diverged(iteration, "weights")
                     self._snapshot()
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", pairs_s=f"{self.pairs_per_second():.0f}",
@@ -144,6 +165,14 @@ class TrainingLoop:
         loss = float(self.solver.net.blobs[self.loss_top].data)
         self.window.append(loss)
         return loss
+
+    def _check_forward(self, layer):
+        """Net callback before each layer's backward: stop before the first one on NaN/inf."""
+        if layer == self.last_layer and not all_finite(self.blobs):
+            raise NonFiniteForward()
+
+    def _weights(self):
+        return [blob for blobs in self.solver.net.params.values() for blob in blobs]
 
     def _elapsed(self):
         return self.elapsed0 + time.perf_counter() - self.started
@@ -190,7 +219,7 @@ class TrainingLoop:
         kept = [s for s in self.job.snapshots() if s.iteration <= iteration]
         last = (f"the last good snapshot is {os.path.basename(kept[-1].caffemodel_path)}"
                 if kept else "no snapshot had been taken yet")
-        return DIVERGED, (f"the {what} became NaN or infinite at iteration {iteration}; "
+        return DIVERGED, (f"the {what} gave NaN or infinite values at iteration {iteration}; "
                           f"training stopped and {last}; try a lower --base-lr")
 
     def _say(self, line):

@@ -48,7 +48,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import jobs, jobsetup, trainlog, training
+    from .. import jobs, jobsetup, training
     from ..errors import BadInputError
 
     if bool(args.dataset) == bool(args.resume):
@@ -74,14 +74,18 @@ def run(args):
     try:
         status = training.train_job(job, resume=bool(args.resume), gpu=args.gpu,
                                     progress=not args.no_progress)
-    finally:
-        job = jobs.Job.load(job.path)
-        _summarise(args, job, trainlog.read_rows(job.file("train_log")))
+    except training.TrainingStoppedError:
+        _summarise(args, jobs.Job.load(job.path), quiet=True)
+        raise
+    _summarise(args, jobs.Job.load(job.path))
     return 0 if status == training.DONE else 130
 
 
-def _summarise(args, job, rows):
-    vals = [r["loss"] for r in rows if r["phase"] == "val"]
+def _summarise(args, job, quiet=False):
+    """Print the job's outcome (a line, or JSON with --json); only the JSON when quiet."""
+    from ..trainlog import read_rows
+
+    vals = [r["loss"] for r in read_rows(job.file("train_log")) if r["phase"] == "val"]
     summary = {"job_id": job.job_id, "path": job.path, "status": job.info["status"],
                "message": job.info["message"], "iteration": job.info["iteration"],
                "first_val_loss": vals[0] if vals else None,
@@ -89,7 +93,8 @@ def _summarise(args, job, rows):
                "snapshots": job.info["snapshots"]}
     if args.json:
         print(json.dumps(summary, indent=2))
-    _say(args, f"job {job.job_id}: {job.info['status']} — {job.info['message']}")
+    if not quiet:
+        _say(args, f"job {job.job_id}: {job.info['status']} — {job.info['message']}")
 
 
 def _say(args, line):
