@@ -282,8 +282,13 @@ def _restore(caffe_solver, snapshot, job_dir):
 
 
 def _resume_point(job):
-    """The snapshot to resume from, or None (start again) when there is none."""
-    resumable = [s for s in job.snapshots() if s.solverstate_path]
+    """The snapshot to resume from, or None (start again) when there is none.
+
+    Only snapshots job.json recorded count: Caffe writes its two files in place, so
+    files of a snapshot cut short by a kill exist but were never recorded.
+    """
+    recorded = {s["iteration"] for s in job.info.get("snapshots", []) if s.get("solverstate")}
+    resumable = [s for s in job.snapshots() if s.solverstate_path and s.iteration in recorded]
     return resumable[-1] if resumable else None
 
 
