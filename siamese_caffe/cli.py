@@ -15,6 +15,7 @@ from .errors import SiameseCaffeError
 # subcommand name -> module under siamese_caffe.commands, in workflow order
 COMMANDS = {
     "doctor": "doctor",
+    "prepare-mnist": "prepare_mnist",
     "create-db": "create_db",
     "train": "train",
     "draw-net": "draw_net",

@@ -14,26 +14,20 @@ place at the end, so an error or an interrupt leaves nothing half-written.
 import json
 import os
 import secrets
-import shutil
-import tempfile
 
 import numpy as np
 
-from . import datum_codec, mean_files, pair_pictures, pairs
+from . import image_sources, mean_files, pair_lmdb, pair_pictures, pairs, staging
 from .errors import BadInputError
-from .lmdb_writer import LmdbWriter, estimate_map_size
 
 FORMAT_VERSION = 1
 TEST_IMAGE_COUNT = 10     # DIGITS saved ten same-class and ten different-class pairs per phase
-BATCH_RECORDS = 10000     # records per LMDB transaction (≈ 24 MB of MNIST pairs)
-MIN_KEY_DIGITS = 8        # keys are zero-padded like Caffe's convert_imageset ("%08d")
 DEFAULT_VAL_FRACTION = 0.1  # share of each class held out when no validation set is given
-PHASES = ("train", "val")
 
 
 def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
               val_fraction=DEFAULT_VAL_FRACTION, positive_fraction=None, seed=None,
-              force=False, batch_records=BATCH_RECORDS, log=None, progress=False):
+              force=False, batch_records=pair_lmdb.BATCH_RECORDS, log=None, progress=False):
     """Write a pair dataset into `output_dir` and return its manifest (also dataset.json).
 
     train_set / val_set: ImageSets of one image size. Validation pairs come from
@@ -47,20 +41,18 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
     log = log or (lambda message: None)
     check_request(output_dir, count, val_count, positive_fraction, force)
     output_dir = os.path.abspath(output_dir)
-    seed = secrets.randbits(32) if seed is None else int(seed)
+    seed = secrets.randbits(32) if seed is None else _check_seed(seed)
     split_rng, train_rng, val_rng = (np.random.default_rng(s)
                                      for s in np.random.SeedSequence(seed).spawn(3))
     sets, source = _phase_sets(train_set, val_set, val_fraction, split_rng)
+    notes = _notes(train_set, val_set, source)
+    for note in notes:
+        log(f"note: {note}")
     manifest = {"format_version": FORMAT_VERSION, "seed": seed,
                 "pairing": "uniform" if positive_fraction is None else "balanced",
                 "requested_positive_fraction": positive_fraction,
-                "pair": _pair_format(train_set.shape), "source": source,
-                "notes": list(dict.fromkeys(train_set.notes + (val_set.notes if val_set else [])))}
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-", dir=parent)
-    try:
-        _make_like_a_new_folder(work)
+                "pair": _pair_format(train_set.shape), "source": source, "notes": notes}
+    with staging.staged_folder(output_dir, force) as work:
         for phase, rng, phase_count in (("train", train_rng, count), ("val", val_rng, val_count)):
             log(f"Will create {phase_count} pairs of {phase} images "
                 f"(from {len(sets[phase])} images)")
@@ -69,18 +61,13 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
         with open(os.path.join(work, "dataset.json"), "w") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
-        _move_into_place(work, output_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return manifest
 
 
 def check_request(output_dir, count, val_count, positive_fraction=None, force=False):
     """BadInputError for an existing output folder (unless force), pair counts under 1
     or a positive fraction outside [0, 1]; cheap, so callers may check before loading images."""
-    if os.path.lexists(output_dir) and not force:
-        raise BadInputError("output folder already exists (use --force to replace it)",
-                            where=output_dir)
+    staging.check_free(output_dir, force)
     for name, value in (("-c/--count", count), ("--val-count", val_count)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise BadInputError(f"the number of pairs must be a positive integer, got {value!r}",
@@ -90,20 +77,18 @@ def check_request(output_dir, count, val_count, positive_fraction=None, force=Fa
                             where="--positive-fraction")
 
 
+def _check_seed(seed):
+    """The seed as a Python int; BadInputError unless it is a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise BadInputError(f"must be a non-negative integer, got {seed!r}", where="--seed")
+    return int(seed)
+
+
 def _phase_sets(train_set, val_set, val_fraction, rng):
     """({'train': ImageSet, 'val': ImageSet}, manifest 'source' dict), checked for pairing."""
     pairs.check_classes(train_set.labels, where=train_set.description)
     if val_set is None:
-        train_idx, held = pairs.held_out_split(train_set.labels, val_fraction, rng)
-        sets = {"train": train_set.subset(train_idx, train_set.description),
-                "val": train_set.subset(held, f"held out of {train_set.description}")}
-        held_out = {"fraction": val_fraction, "count": len(held)}
-        if train_set.paths is not None:
-            held_out["paths"] = [train_set.paths[i] for i in held]
-        else:
-            held_out["indices"] = held.tolist()
-        source = {"train": train_set.description, "validation": "held-out split",
-                  "held_out": held_out}
+        sets, source = _held_out_sets(train_set, val_fraction, rng)
     else:
         if val_set.shape != train_set.shape:
             raise BadInputError(f"validation images are {val_set.shape[1]}x{val_set.shape[0]} "
@@ -113,7 +98,32 @@ def _phase_sets(train_set, val_set, val_fraction, rng):
         source = {"train": train_set.description, "validation": "separate set",
                   "val": val_set.description}
     pairs.check_classes(sets["val"].labels, where=sets["val"].description)
+    shared = image_sources.count_shared_images(sets["train"].images, sets["val"].images)
+    source["validation_images_also_in_training"] = shared
     return sets, source
+
+
+def _held_out_sets(train_set, val_fraction, rng):
+    """Split train_set's images into the two phases; (sets dict, manifest 'source' dict)."""
+    train_idx, held = pairs.held_out_split(train_set.labels, val_fraction, rng)
+    sets = {"train": train_set.subset(train_idx, train_set.description),
+            "val": train_set.subset(held, f"held out of {train_set.description}")}
+    held_out = {"fraction": val_fraction, "count": len(held)}
+    if train_set.paths is not None:
+        held_out["paths"] = [train_set.paths[i] for i in held]
+    else:
+        held_out["indices"] = held.tolist()
+    return sets, {"train": train_set.description, "validation": "held-out split",
+                  "held_out": held_out}
+
+
+def _notes(train_set, val_set, source):
+    """What the user should be told about the inputs (list of str, no repeats)."""
+    notes = train_set.notes + (val_set.notes if val_set is not None else [])
+    shared = source["validation_images_also_in_training"]
+    if shared:
+        notes.append(f"{shared} validation image(s) have the same pixels as a training image")
+    return list(dict.fromkeys(notes))
 
 
 def _pair_format(shape):
@@ -134,8 +144,9 @@ def _write_phase(folder, phase, image_set, count, positive_fraction, rng, batch_
     same = image_set.labels[left] == image_set.labels[right]
     names = {"image_db": f"{phase}_images", "label_db": f"{phase}_labels",
              "mean_file": f"{phase}_mean.binaryproto", "mean_png": f"{phase}_mean.png"}
-    key_digits = _write_dbs(folder, names, image_set.images, left, right, same, batch_records,
-                            progress, phase)
+    key_digits = pair_lmdb.write_pair_dbs(
+        os.path.join(folder, names["image_db"]), os.path.join(folder, names["label_db"]),
+        image_set.images, left, right, same, batch_records, progress, desc=f"{phase} pairs")
     mean = mean_files.pair_mean(image_set.images, left, right)
     mean_files.write_binaryproto(os.path.join(folder, names["mean_file"]), mean)
     pair_pictures.save_rgb(os.path.join(folder, names["mean_png"]), pair_pictures.pair_to_rgb(mean))
@@ -144,32 +155,6 @@ def _write_phase(folder, phase, image_set, count, positive_fraction, rng, batch_
     return {"pairs": count, "same_class_pairs": positives, "positive_fraction": positives / count,
             "images": len(image_set), "distinct_images_used": int(len(np.union1d(left, right))),
             "key_format": f"%0{key_digits}d", **names, "test_images": tests}
-
-
-def _write_dbs(folder, names, images, left, right, same, batch_records, progress, phase):
-    """Write the image and label LMDBs in batches; returns the number of key digits."""
-    from tqdm import tqdm
-
-    count = len(left)
-    digits = max(MIN_KEY_DIGITS, len(str(count - 1)))
-    prefix, suffix = datum_codec.pair_datum_affixes(*images.shape[1:])
-    record_length = len(prefix) + 3 * images[0].size + len(suffix)
-    image_map = estimate_map_size(count, record_length, digits)
-    label_map = estimate_map_size(count, len(datum_codec.SAME_CLASS), digits)
-    with LmdbWriter(os.path.join(folder, names["image_db"]), image_map) as image_db, \
-            LmdbWriter(os.path.join(folder, names["label_db"]), label_map) as label_db, \
-            tqdm(total=count, desc=f"{phase} pairs", unit="pair", disable=not progress) as bar:
-        for start in range(0, count, batch_records):
-            stop = min(start + batch_records, count)
-            keys = [b"%0*d" % (digits, i) for i in range(start, stop)]
-            records = datum_codec.pair_datum_records(images, left[start:stop], right[start:stop])
-            flat = memoryview(records.reshape(-1))
-            image_db.append([(k, flat[i * record_length:(i + 1) * record_length])
-                             for i, k in enumerate(keys)])
-            label_db.append([(k, datum_codec.SAME_CLASS if s else datum_codec.DIFFERENT_CLASS)
-                             for k, s in zip(keys, same[start:stop].tolist())])
-            bar.update(stop - start)
-    return digits
 
 
 def _write_test_images(folder, phase, images, left, right, same):
@@ -184,23 +169,3 @@ def _write_test_images(folder, phase, images, left, right, same):
             pair_pictures.save_rgb(os.path.join(folder, name), rgb)
             written[kind].append(name)
     return written
-
-
-def _make_like_a_new_folder(path):
-    """Give a mkdtemp folder (mode 0700) the permissions os.makedirs would have given it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o777 & ~umask)
-
-
-def _move_into_place(work, output_dir):
-    """Rename the finished temporary folder to output_dir, replacing what is there."""
-    if not os.path.lexists(output_dir):
-        os.rename(work, output_dir)
-        return
-    trash = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-",
-                             dir=os.path.dirname(output_dir))
-    old = os.path.join(trash, "old")
-    os.rename(output_dir, old)
-    os.rename(work, output_dir)
-    shutil.rmtree(trash, ignore_errors=True)

@@ -55,6 +55,12 @@ def pair_datum_affixes(height, width):
     return prefix, suffix
 
 
+def pair_datum_length(height, width):
+    """Bytes in one serialized H×W pair Datum (int)."""
+    prefix, suffix = pair_datum_affixes(height, width)
+    return len(prefix) + PAIR_CHANNELS * height * width + len(suffix)
+
+
 def pair_datum_records(images, left, right):
     """Serialized pair Datums, one row each: (K, record_length) uint8.
 

