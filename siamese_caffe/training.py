@@ -150,9 +150,9 @@ class TrainingLoop:
                     if not all_finite(self._weights()):
                         return self._diverged(iteration, "weights")
                     self._snapshot()
-                bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", pairs_s=f"{self.pairs_per_second():.0f}",
                                 epoch=f"{plan.epoch(iteration):.2f}", refresh=False)
+                bar.update(1)
         return DONE, f"trained {plan.max_iter} iterations ({plan.epochs:g} epochs)"
 
     def pairs_per_second(self):
