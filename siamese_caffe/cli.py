@@ -17,6 +17,8 @@ COMMANDS = {
     "doctor": "doctor",
     "prepare-mnist": "prepare_mnist",
     "create-db": "create_db",
+    "train": "train",
+    "draw-net": "draw_net",
 }
 
 
