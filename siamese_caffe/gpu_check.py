@@ -31,7 +31,8 @@ def prepare(folder, pairs=6400, val_pairs=640, iterations=500, batch_size=64):
     dataset = os.path.join(folder, "dataset")
     create_db.create_db(dataset, image_sources.builtin_mnist(), count=pairs,
                         val_count=val_pairs, positive_fraction=0.5, seed=1, force=True)
-    settings = jobsetup.TrainSettings(epochs=1, batch_size=batch_size, seed=1, gpu="cpu")
+    epochs = iterations * batch_size / pairs       # so the job's plan has `iterations` steps
+    settings = jobsetup.TrainSettings(epochs=epochs, batch_size=batch_size, seed=1, gpu="cpu")
     job = jobsetup.create_job(dataset, settings=settings, jobs_dir=os.path.join(folder, "jobs"))
     net = prototxt.read_net(job.train_val_path)
     _relative_sources(net, folder)
