@@ -123,6 +123,7 @@ class Demo:
         total = round(time.perf_counter() - self.started, 1)
         summary = {"status": "done", "settings": asdict(s), "seconds": total,
                    "step_seconds": self.timings, "job": job.path, "dataset": dataset,
+                   "margin": job.margin,
                    "test_images": tests,
                    "knn_accuracy": report["images"]["knn_accuracy"],
                    "pair_accuracy": report["pairs"]["accuracy"],
