@@ -11,7 +11,8 @@
 
 All three use the same batch size and the same number of timed iterations, after the
 same warm-up; the configurations take turns over --rounds rounds so that a busy machine
-slows each alike, and the median round is reported.
+slows each alike; the median round is reported, and each ratio is the median of the
+per-round ratios.
 
     python bench/train.py                       # 2,000 pairs from the built-in digits
     python bench/train.py --dataset siamesedb --batch-size 64 --iterations 40
@@ -189,10 +190,13 @@ def report(rates, args, torch_missing):
     for name, value in median.items():
         spread = ", ".join(f"{v:.0f}" for v in rates[name])
         print(f"  {name:<8} {value:8.0f} pairs/s   (rounds: {spread})")
-    print(f"  lmdb / memory   = {median['lmdb'] / median['memory']:.3f}")
-    if "pytorch" in median:
-        print(f"  pytorch / memory = {median['pytorch'] / median['memory']:.3f}")
-    elif torch_missing:
+    for name in ("lmdb", "pytorch"):
+        if name in rates:     # per-round ratios: both sides of a round saw the same load
+            ratios = [a / b for a, b in zip(rates[name], rates["memory"])]
+            print(f"  {name} / memory = {statistics.median(ratios):.3f} "
+                  f"(median of the per-round ratios; ratio of medians "
+                  f"{median[name] / median['memory']:.3f})")
+    if torch_missing:
         print("  pytorch: not installed (optional: pip install torch==2.13.0)")
 
 

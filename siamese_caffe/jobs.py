@@ -132,7 +132,11 @@ class Job:
 
     @property
     def feature_blobs(self):
-        """(left, right) names of the deploy net's embedding blobs."""
+        """(left, right) names of the deploy net's embedding blobs.
+
+        Read them as net.blobs[name].data after net.forward(): they are usually, but not
+        always, outputs (a user's extra layer may consume them).
+        """
         return tuple(self.info["network"]["feature_blobs"])
 
     @property

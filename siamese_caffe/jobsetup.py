@@ -49,12 +49,50 @@ def default_file(relative):
     return relative if os.path.exists(relative) else os.path.join(PACKAGE_ROOT, relative)
 
 
+@dataclass
+class JobDraft:
+    """Everything checked and worked out for a job before its folder is written."""
+
+    dataset: datasets.Dataset
+    network_path: str
+    original_text: str
+    user_net: object          # caffe_pb2.NetParameter
+    info: netcheck.NetInfo
+    plan: solver.Plan
+    device: object            # GPU id or None
+    seed: int
+    solver_param: object      # caffe_pb2.SolverParameter
+    notes: list
+    solver_template: str
+    nets: dict                # {"train_val": NetParameter, "deploy": NetParameter}
+
+
 def create_job(dataset_dir, network_path=None, settings=None, solver_template=None,
                jobs_dir=jobs.DEFAULT_JOBS_DIR, job_id=None):
     """Check the inputs, write ``jobs_dir/<job_id>/`` and return its jobs.Job (status "created")."""
     settings = settings or TrainSettings()
-    network_path = network_path or default_file(DEFAULT_NETWORK)
-    solver_template = solver_template or default_file(DEFAULT_SOLVER)
+    draft = draft_job(dataset_dir, network_path or default_file(DEFAULT_NETWORK), settings,
+                      solver_template or default_file(DEFAULT_SOLVER))
+    job_id = job_id or jobs.new_job_id()
+    final = os.path.join(jobs_dir, job_id)
+    if os.path.lexists(final):
+        raise BadInputError("a job with this id already exists", where=final)
+    os.makedirs(jobs_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{job_id}.tmp-", dir=jobs_dir)
+    try:
+        os.chmod(work, 0o755)
+        _write_files(work, draft)
+        network = _probe_and_check(work, draft, settings.allow_unshared)
+        drawnet.draw_net(draft.nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))
+        jobs.Job(work, _job_info(job_id, draft, network, settings)).save()
+        os.rename(work, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return jobs.Job.load(final)
+
+
+def draft_job(dataset_dir, network_path, settings, solver_template):
+    """Read and check the dataset, network and settings (no Caffe build yet); a JobDraft."""
     dataset = datasets.load_dataset(dataset_dir)
     original_text = prototxt.read_text(network_path)
     user_net = prototxt.parse_text(original_text, prototxt.caffe_pb2().NetParameter(),
@@ -75,40 +113,24 @@ def create_job(dataset_dir, network_path=None, settings=None, solver_template=No
     nets = {"train_val": wrap.train_val_net(user_net, dataset, plan.batch_size,
                                             plan.val_batch_size),
             "deploy": wrap.deploy_net(user_net, dataset.image_shape)}
-    job_id = job_id or jobs.new_job_id()
-    final = os.path.join(jobs_dir, job_id)
-    if os.path.lexists(final):
-        raise BadInputError("a job with this id already exists", where=final)
-    os.makedirs(jobs_dir, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{job_id}.tmp-", dir=jobs_dir)
-    try:
-        os.chmod(work, 0o755)
-        _write_files(work, original_text, nets, solver_param)
-        network = _probe_and_check(work, user_net, info, network_path, settings.allow_unshared)
-        drawnet.draw_net(nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))
-        job = jobs.Job(work, _job_info(job_id, dataset, network, plan, solver_param, settings,
-                                       seed, device, notes, solver_template))
-        job.save()
-        os.rename(work, final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return jobs.Job.load(final)
+    return JobDraft(dataset, network_path, original_text, user_net, info, plan, device, seed,
+                    solver_param, notes, solver_template, nets)
 
 
-def _write_files(folder, original_text, nets, solver_param):
+def _write_files(folder, draft):
     with open(os.path.join(folder, jobs.FILES["original"]), "w", encoding="utf-8") as f:
-        f.write(original_text)
-    prototxt.write_text(os.path.join(folder, jobs.FILES["train_val"]), nets["train_val"],
+        f.write(draft.original_text)
+    prototxt.write_text(os.path.join(folder, jobs.FILES["train_val"]), draft.nets["train_val"],
                         header="The network wrapped for training by siamese-caffe train: "
                                "Data layers for both phases, then original.prototxt.")
-    prototxt.write_text(os.path.join(folder, jobs.FILES["deploy"]), nets["deploy"],
+    prototxt.write_text(os.path.join(folder, jobs.FILES["deploy"]), draft.nets["deploy"],
                         header="The network for inference: mean-subtracted 3 x H x W pairs "
                                "in, features out.")
-    prototxt.write_text(os.path.join(folder, jobs.FILES["solver"]), solver_param,
+    prototxt.write_text(os.path.join(folder, jobs.FILES["solver"]), draft.solver_param,
                         header="Run from this folder: caffe train -solver solver.prototxt")
 
 
-def _probe_and_check(folder, user_net, info, network_path, allow_unshared):
+def _probe_and_check(folder, draft, allow_unshared):
     """Build the job's solver and deploy net in a child Caffe; the job.json 'network' dict."""
     runtime = os.path.join(folder, ".probe-solver.prototxt")
     prototxt.write_text(runtime, solver.runtime_copy(
@@ -118,18 +140,19 @@ def _probe_and_check(folder, user_net, info, network_path, allow_unshared):
         trained, deployed = netprobe.probe([("solver", runtime),
                                             ("net", deploy_path, "test", [])])
     except netprobe.CaffeRejectedError as err:
-        raise netprobe.CaffeRejectedError(err.reason, where=network_path) from None
+        raise netprobe.CaffeRejectedError(err.reason, where=draft.network_path) from None
     finally:
         os.remove(runtime)
-    shared = netcheck.check_sharing(user_net, info, netcheck.param_counts(trained["train"]),
+    info, network_path = draft.info, draft.network_path
+    shared = netcheck.check_sharing(draft.user_net, info, netcheck.param_counts(trained["train"]),
                                     network_path, allow_unshared)
-    outputs = deployed["outputs"]
+    blobs = deployed["blobs"]
     for blob in info.feature_blobs:
-        if blob not in outputs:
-            raise BadInputError(f"the deploy net does not output the feature '{blob}' (a "
-                                "later layer consumes it); keep the features as outputs",
+        if blob not in blobs:
+            raise BadInputError(f"the deploy net has no feature blob '{blob}' (it depends on "
+                                "the label); compute the features from `data` alone",
                                 where=network_path)
-    dims = [outputs[blob][1:] for blob in info.feature_blobs]
+    dims = [blobs[blob][1:] for blob in info.feature_blobs]
     return {"source": os.path.abspath(network_path),
             "feature_blobs": list(info.feature_blobs), "feature_dim": int(_product(dims[0])),
             "margin": info.margin, "legacy_loss": info.legacy_loss,
@@ -138,9 +161,9 @@ def _probe_and_check(folder, user_net, info, network_path, allow_unshared):
             "shared_layers": [list(pair) for pair in shared]}
 
 
-def _job_info(job_id, dataset, network, plan, solver_param, settings, seed, device, notes,
-              solver_template):
+def _job_info(job_id, draft, network, settings):
     """The initial job.json dict."""
+    dataset, param = draft.dataset, draft.solver_param
     return {
         "job_id": job_id,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -149,12 +172,12 @@ def _job_info(job_id, dataset, network, plan, solver_param, settings, seed, devi
                     "image_shape": list(dataset.image_shape),
                     "train_pairs": dataset.counts["train"], "val_pairs": dataset.counts["val"]},
         "network": network,
-        "plan": plan.as_dict(),
-        "settings": {**asdict(settings), "seed": seed, "device": devices.describe(device),
-                     "solver_template": os.path.abspath(solver_template),
-                     "solver_type": solver_param.type,
-                     "base_lr": float(f"{solver_param.base_lr:.7g}"),
-                     "lr_policy": solver_param.lr_policy, "notes": notes},
+        "plan": draft.plan.as_dict(),
+        "settings": {**asdict(settings), "seed": draft.seed,
+                     "device": devices.describe(draft.device),
+                     "solver_template": os.path.abspath(draft.solver_template),
+                     "solver_type": param.type, "base_lr": float(f"{param.base_lr:.7g}"),
+                     "lr_policy": param.lr_policy, "notes": draft.notes},
         "snapshots": [],
         "iteration": 0,
     }

@@ -33,7 +33,8 @@ def probe(items, timeout=600):
 
     items: list of ("net", prototxt path, phase "train"|"test", [stages]) or
     ("solver", solver prototxt path). A net's description is {"layers": [{"name",
-    "type", "blobs": [[dims]]}], "outputs": {blob name: [dims]}}; a solver's is
+    "type", "blobs": [[dims]]}], "blobs": {blob name: [dims]}, "outputs": {output blob
+    name: [dims]}}; a solver's is
     {"train": <its train net>, "test": [<its test nets>]}. Raises
     CaffeRejectedError (a BadInputError) naming the item's path when Caffe aborts.
     """
@@ -61,11 +62,12 @@ def fatal_message(stderr):
 
 
 def describe(net):
-    """{"layers": [...], "outputs": {...}} of a built caffe.Net (see `probe`)."""
+    """{"layers": [...], "blobs": {...}, "outputs": {...}} of a built caffe.Net (see `probe`)."""
     layers = [{"name": name, "type": layer.type, "blobs": [list(b.data.shape) for b in layer.blobs]}
               for name, layer in zip(net._layer_names, net.layers)]
-    outputs = {name: list(net.blobs[name].data.shape) for name in net.outputs}
-    return {"layers": layers, "outputs": outputs}
+    blobs = {name: list(blob.data.shape) for name, blob in net.blobs.items()}
+    outputs = {name: blobs[name] for name in net.outputs}
+    return {"layers": layers, "blobs": blobs, "outputs": outputs}
 
 
 def _main(request):

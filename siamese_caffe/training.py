@@ -12,9 +12,10 @@ last .solverstate when resuming, and steps it one iteration at a time:
 - a NaN or infinite value stops training at once, without a snapshot, so the
   last snapshot keeps the last good weights (TrainingStoppedError). Values are
   checked after each forward pass, before its backward pass (a Net callback):
-  Caffe's MAX pooling backward writes out of bounds when its input holds NaN,
-  which would corrupt the heap rather than stop cleanly. Weights are checked
-  before each snapshot;
+  Caffe's CPU MAX pooling backward writes out of bounds when its input holds NaN,
+  which would corrupt the heap rather than stop cleanly (on a GPU, where that
+  kernel is safe and reading every blob back would cost time, only the loss is
+  checked). Weights are checked before each snapshot;
 - Ctrl-C or SIGTERM finishes the iteration under way, snapshots and returns
   "interrupted"; `train_job(job, resume=True)` continues from there.
 
@@ -90,14 +91,15 @@ def _run(job, device, start, progress, out):
         caffe_solver = _make_solver(caffe, job)
         if start:
             _restore(caffe_solver, start, job.path)
-        loop = TrainingLoop(job, caffe_solver, log, stop, out or user_stream, progress)
+        loop = TrainingLoop(job, caffe_solver, log, stop, out or user_stream, progress,
+                            check_forward=device is None)
         return loop.run()
 
 
 class TrainingLoop:
     """One run of the training loop over a built (and maybe restored) solver."""
 
-    def __init__(self, job, caffe_solver, log, stop, stream, progress):
+    def __init__(self, job, caffe_solver, log, stop, stream, progress, check_forward=True):
         self.job = job
         self.solver = caffe_solver
         self.log = log
@@ -116,7 +118,8 @@ class TrainingLoop:
         self.progress = progress and getattr(stream, "isatty", lambda: False)()
         self.blobs = list(caffe_solver.net.blobs.values())
         self.last_layer = len(caffe_solver.net.layers) - 1
-        caffe_solver.net.before_backward(self._check_forward)
+        if check_forward:
+            caffe_solver.net.before_backward(self._check_forward)
 
     def run(self):
         """Train to max_iter or until stopped; returns (status, message)."""
@@ -147,9 +150,9 @@ class TrainingLoop:
                     if not all_finite(self._weights()):
                         return self._diverged(iteration, "weights")
                     self._snapshot()
-                bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", pairs_s=f"{self.pairs_per_second():.0f}",
                                 epoch=f"{plan.epoch(iteration):.2f}", refresh=False)
+                bar.update(1)
         return DONE, f"trained {plan.max_iter} iterations ({plan.epochs:g} epochs)"
 
     def pairs_per_second(self):

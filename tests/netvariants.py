@@ -36,3 +36,18 @@ def without_loss(text):
 
 def with_data_layer(text):
     return DATA_LAYER + text
+
+
+def extra_layers(text):
+    """A shared ip3 (10 -> 10, ReLU) inserted in both branches before the features."""
+    for side in ("left", "right"):
+        extra = (f'layer {{ name: "ip3_{side}" type: "InnerProduct" bottom: "ip2_{side}" '
+                 f'top: "ip3_{side}" param {{ name: "ip3_w" }} param {{ name: "ip3_b" }} '
+                 'inner_product_param { num_output: 10 weight_filler { type: "xavier" } } }\n'
+                 f'layer {{ name: "relu3_{side}" type: "ReLU" bottom: "ip3_{side}" '
+                 f'top: "ip3_{side}" }}\n')
+        feat = f'layer {{\n  name: "feat_{side}"'
+        text = text.replace(feat, extra + feat)
+        text = text.replace(f'bottom: "ip2_{side}"\n  top: "feat_{side}"',
+                            f'bottom: "ip3_{side}"\n  top: "feat_{side}"')
+    return text

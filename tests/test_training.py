@@ -138,3 +138,18 @@ def test_three_d_features_with_margin_two_train_and_deploy(caffe, small_pair_db,
     net = caffe.Net(job.deploy_path, caffe.TEST, weights=job.last_snapshot().caffemodel_path)
     out = net.forward()
     assert out["feat_left"].shape == (1, 3) and out["feat_right"].shape == (1, 3)
+
+
+def test_extra_layers_16d_features_and_adam_train_without_code_changes(small_pair_db, tmp_path,
+                                                                        network_text):
+    network = tmp_path / "deeper.prototxt"
+    network.write_text(netvariants.features(netvariants.extra_layers(network_text), 16, 1))
+    job = jobsetup.create_job(small_pair_db, str(network),
+                              settings(epochs=1, solver_type="Adam", base_lr=0.001),
+                              jobs_dir=str(tmp_path / "jobs"))
+    assert training.train_job(job, progress=False, out=open(os.devnull, "w")) == training.DONE
+    job = jobs.Job.load(job.path)
+    assert job.info["network"]["feature_dim"] == 16
+    assert ["ip3_left", "ip3_right"] in job.info["network"]["shared_layers"]
+    assert prototxt.read_solver(job.solver_path).type == "Adam"
+    assert len(val_rows(job)) == 2 and math.isfinite(val_rows(job)[-1]["loss"])
