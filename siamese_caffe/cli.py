@@ -24,6 +24,7 @@ COMMANDS = {
     "plot-clusters": "plot_clusters",
     "evaluate": "evaluate",
     "demo": "demo",
+    "serve": "serve",
 }
 
 

@@ -72,9 +72,10 @@ class Embedder:
         """Half the contrastive loss's margin (0.5 for margin 1)."""
         return self.margin / 2
 
-    def load(self, path):
-        """One image file as (net input (3, H, W) float32, is_grayscale)."""
-        pair, grayscale = pair_input.load_pair(path, self.image_shape)
+    def load(self, path, where=None):
+        """One image file (or binary file object, named `where` in errors) as
+        (net input (3, H, W) float32, is_grayscale)."""
+        pair, grayscale = pair_input.load_pair(path, self.image_shape, where)
         return pair_input.subtract_mean(pair, self.mean, grayscale), grayscale
 
     def forward(self, inputs):

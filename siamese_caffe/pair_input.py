@@ -22,14 +22,19 @@ GRAY_MODES = {"L", "1", "LA"}           # one digit (alpha dropped)
 COLOUR_MODES = {"RGB", "RGBA", "RGBX", "P", "PA"}  # a pair picture (palette expanded)
 
 
-def load_pair(path, image_shape):
-    """Read one image file as ((3, H, W) uint8 BGR pair, is_grayscale).
+def load_pair(path, image_shape, where=None):
+    """Read one image as ((3, H, W) uint8 BGR pair, is_grayscale).
 
-    image_shape: (3, H, W) the job's net reads. Raises BadInputError naming the
-    file when it is missing, unreadable, of another bit depth or another size.
+    path: a file name, or a binary file object (e.g. an upload held in memory).
+    image_shape: (3, H, W) the job's net reads. where: the name errors give
+    (default: `path`). Raises BadInputError naming it when the image is missing,
+    unreadable, of another bit depth or another size; the size is checked from the
+    header, before the pixels are decoded.
     """
+    where = path if where is None else where
     try:
         with PIL.Image.open(path) as image:
+            _check_size((image.height, image.width), image_shape, where)
             image.load()
             mode = image.mode
             if mode in GRAY_MODES:
@@ -38,12 +43,14 @@ def load_pair(path, image_shape):
                 array, grayscale = np.asarray(image.convert("RGB")), False
             else:
                 raise BadInputError(f"image mode {mode!r} is not supported (8-bit grayscale "
-                                    "or RGB only)", where=path)
+                                    "or RGB only)", where=where)
     except FileNotFoundError:
-        raise BadInputError("image not found", where=path) from None
-    except (OSError, ValueError, SyntaxError) as err:
-        raise BadInputError(f"cannot read image ({err})", where=path) from None
-    _check_size(array.shape[:2], image_shape, path)
+        raise BadInputError("image not found", where=where) from None
+    except PIL.UnidentifiedImageError:
+        raise BadInputError("cannot read image (not a picture format PIL knows)",
+                            where=where) from None
+    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError) as err:
+        raise BadInputError(f"cannot read image ({err})", where=where) from None
     return (gray_to_pair(array) if grayscale else rgb_to_pair(array)), grayscale
 
 

@@ -77,14 +77,20 @@ def read_image_list(list_path, image_folder=None):
         raise BadInputError(f"cannot read image list ({err})", where=list_path) from None
     base = image_folder or os.path.dirname(os.path.abspath(list_path))
     entries = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            written, label = _split(line.strip())
-            resolved = written if os.path.isabs(written) else os.path.join(base, written)
-            entries.append(ListEntry(written, resolved, label, f"{list_path}:{number}"))
-    if not entries:
-        raise BadInputError("the image list is empty (one image path per line)", where=list_path)
+    for number, written, label in list_lines(lines, list_path):
+        resolved = written if os.path.isabs(written) else os.path.join(base, written)
+        entries.append(ListEntry(written, resolved, label, f"{list_path}:{number}"))
     return entries
+
+
+def list_lines(lines, where):
+    """[(line number, path as written, label or None)] of an image list's non-blank lines
+    (lines: list of str); BadInputError naming `where` when there are none."""
+    found = [(number, *_split(line.strip()))
+             for number, line in enumerate(lines, start=1) if line.strip()]
+    if not found:
+        raise BadInputError("the image list is empty (one image path per line)", where=where)
+    return found
 
 
 def _split(line):
