@@ -102,10 +102,13 @@ def test_infer_many_skips_missing_files_or_fails_with_strict(tiny_job, digit_png
     assert not os.path.exists(tmp_path / "strict.csv")
 
 
-def test_plot_clusters_from_infer_many_output(tiny_job, digit_pngs, tmp_path):
+def test_plot_clusters_from_the_infer_many_script_output(tiny_job, digit_pngs, tmp_path):
     _, list_path, _ = digit_pngs
     csv_path = tmp_path / "p.csv"
-    assert cli("infer-many", "--job", tiny_job.path, list_path, "-o", str(csv_path)).returncode == 0
+    script = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "infer_many.py"),
+                             "--job", tiny_job.path, list_path, "-o", str(csv_path)],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert script.returncode == 0 and "20 of 20 images inferred" in script.stdout, script.stderr
     done = cli("plot-clusters", str(csv_path), "-o", str(tmp_path / "c.png"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{tmp_path / 'c.png'}: 20 points, classes " \
