@@ -193,9 +193,10 @@ class Demo:
                            ("grayscale_digit", digit)):
             result = embedder.infer_file(path)
             results[kind] = result.as_dict()
-            self.say(f"      {kind:16s} {os.path.basename(path)}: left {_point(result.left)} "
-                     f"right {_point(result.right)} distance {result.distance:.4f} → "
-                     f"{'same' if result.same else 'different'} (margin {embedder.margin:g})")
+            self.say(f"      {kind:16s} {os.path.relpath(path, self.workdir)}: left "
+                     f"{_point(result.left)} right {_point(result.right)} distance "
+                     f"{result.distance:.4f} → {'same' if result.same else 'different'} "
+                     f"(threshold {result.threshold:g}, margin {embedder.margin:g})")
         return results
 
     def infer_many(self, job):
