@@ -232,7 +232,7 @@ class Demo:
         self.say(f"  held-out digits: {100 * summary['knn_accuracy']:.1f} % k-NN class accuracy;"
                  f" validation pairs: {100 * summary['best_pair_accuracy']:.1f} % at the best "
                  f"threshold, {100 * summary['pair_accuracy']:.1f} % at half the margin, "
-                 f"ROC AUC {summary['roc_auc']:.3f}")
+                 f"ROC AUC {summary['roc_auc'] or float('nan'):.3f}")
         self.say(f"  test pairs: same class {tests['same_class']['distance']:.3f}, different "
                  f"class {tests['different_class']['distance']:.3f} (margin {summary['margin']:g}); a "
                  f"grayscale digit {tests['grayscale_digit']['distance']:.3f}")
