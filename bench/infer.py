@@ -6,7 +6,9 @@
   2. one-by-one   `siamese-caffe infer` once per image: load the deploy net, the
                   weights and the mean, decode the image, one forward pass
                   (inference.Embedder + infer_file per image, without process start-up);
-  3. loaded, 1    one loaded net fed one image per forward pass (the batching alone).
+  3. loaded, 1    one loaded net fed one image per forward pass (the batching alone);
+  4. infer CLI    `siamese-caffe infer --job JOB IMAGE` run as a new process per image, as
+                  a user without infer-many would (start-up and imports included).
 
 The images are held-out built-in digits written as PNGs, like val.txt. The three
 take turns over --rounds rounds (a busy machine slows each alike); the median
@@ -19,6 +21,7 @@ round of each is reported, and the ratios against infer-many.
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +42,8 @@ def parse_args():
     p.add_argument("--images", type=int, default=1000, help="images for the batched runs")
     p.add_argument("--one-by-one-images", type=int, default=100,
                    help="images for the one-by-one run (it is slow)")
+    p.add_argument("--cli-images", type=int, default=5,
+                   help="images for the one-process-per-image run (0: skip it)")
     p.add_argument("--batch-size", type=int, default=inference.DEFAULT_BATCH)
     p.add_argument("--rounds", type=int, default=3)
     return p.parse_args()
@@ -88,6 +93,13 @@ def run_loaded_single(job, entries):
         embedder.infer_file(entry.resolved)
 
 
+def run_cli_per_image(job, entries):
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+    for entry in entries:
+        subprocess.run([sys.executable, "-m", "siamese_caffe.cli", "infer", "--job", job.path,
+                        entry.resolved], cwd=root, check=True, stdout=subprocess.DEVNULL)
+
+
 def timed(function, *args):
     began = time.perf_counter()
     function(*args)
@@ -105,8 +117,11 @@ def main():
         runs = {"infer-many (batched)": (run_many, entries, args.batch_size),
                 "one-by-one (load + 1 image)": (run_one_by_one, few),
                 "loaded net, 1 image per pass": (run_loaded_single, entries)}
+        if args.cli_images:
+            runs["infer CLI, 1 process per image"] = (run_cli_per_image,
+                                                      entries[:args.cli_images])
         header = (f"job {job.job_id}, snapshot {job.last_snapshot().iteration}; {args.images} "
-                  f"images ({args.one_by_one_images} one-by-one), batch {args.batch_size}, "
+                  f"images ({args.one_by_one_images} one-by-one, {args.cli_images} by CLI), batch {args.batch_size}, "
                   f"median of {args.rounds} rounds")
         rates = {name: [] for name in runs}
         run_many(job, entries[:10], args.batch_size)          # warm-up: imports, caches

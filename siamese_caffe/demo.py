@@ -193,9 +193,10 @@ class Demo:
                            ("grayscale_digit", digit)):
             result = embedder.infer_file(path)
             results[kind] = result.as_dict()
-            self.say(f"      {kind:16s} {os.path.basename(path)}: left {_point(result.left)} "
-                     f"right {_point(result.right)} distance {result.distance:.4f} → "
-                     f"{'same' if result.same else 'different'} (margin {embedder.margin:g})")
+            self.say(f"      {kind:16s} {os.path.relpath(path, self.workdir)}: left "
+                     f"{_point(result.left)} right {_point(result.right)} distance "
+                     f"{result.distance:.4f} → {'same' if result.same else 'different'} "
+                     f"(threshold {result.threshold:g}, margin {embedder.margin:g})")
         return results
 
     def infer_many(self, job):
@@ -231,7 +232,7 @@ class Demo:
         self.say(f"  held-out digits: {100 * summary['knn_accuracy']:.1f} % k-NN class accuracy;"
                  f" validation pairs: {100 * summary['best_pair_accuracy']:.1f} % at the best "
                  f"threshold, {100 * summary['pair_accuracy']:.1f} % at half the margin, "
-                 f"ROC AUC {summary['roc_auc']:.3f}")
+                 f"ROC AUC {summary['roc_auc'] or float('nan'):.3f}")
         self.say(f"  test pairs: same class {tests['same_class']['distance']:.3f}, different "
                  f"class {tests['different_class']['distance']:.3f} (margin {summary['margin']:g}); a "
                  f"grayscale digit {tests['grayscale_digit']['distance']:.3f}")

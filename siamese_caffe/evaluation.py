@@ -54,7 +54,7 @@ def pair_metrics(distances, same, threshold):
             "threshold": float(threshold),
             "accuracy": metrics.accuracy_at(distances, same, threshold),
             "best_threshold": best, "best_accuracy": best_accuracy,
-            "roc_auc": metrics.roc_auc(distances, same),
+            "roc_auc": _finite_or_none(metrics.roc_auc(distances, same)),
             "equal_error_rate": eer, "eer_threshold": eer_threshold,
             "mean_distance_same": float(distances[same].mean()) if same.any() else None,
             "mean_distance_different": float(distances[~same].mean()) if (~same).any() else None}
@@ -127,6 +127,11 @@ def write_report(folder, report, arrays, loss_png=None, force=False):
         with open(os.path.join(work, "report.md"), "w") as f:
             f.write(report_markdown(report, has_loss=bool(loss_png and os.path.isfile(loss_png))))
     return os.path.abspath(folder)
+
+
+def _finite_or_none(value):
+    """value, or None when it is NaN (no ROC without both kinds of pair)."""
+    return None if np.isnan(value) else value
 
 
 def _shared(reference_set, query_set):

@@ -25,7 +25,8 @@ def plot_roc(distances, same, pairs, png_path):
     plt = _pyplot()
     fpr, tpr, _ = metrics.roc_curve(distances, same)
     fig, ax = plt.subplots(figsize=(5.5, 5), dpi=100)
-    ax.plot(fpr, tpr, label=f"AUC {pairs['roc_auc']:.4f}")
+    auc = pairs["roc_auc"]
+    ax.plot(fpr, tpr, label="AUC n/a" if auc is None else f"AUC {auc:.4f}")
     ax.plot([0, 1], [0, 1], ":", color="0.6", label="chance")
     eer = pairs["equal_error_rate"]
     ax.plot([eer], [1 - eer], "o", label=f"EER {100 * eer:.2f} %")

@@ -66,16 +66,22 @@ class Embedder:
         devices.set_mode(caffe, devices.choose_device(gpu))
         self.net = caffe.Net(job.deploy_path, caffe.TEST,
                              weights=self.snapshot.caffemodel_path)
+        self._branches_alike = None
 
     @property
     def default_threshold(self):
         """Half the contrastive loss's margin (0.5 for margin 1)."""
         return self.margin / 2
 
-    def load(self, path, where=None):
+    def read(self, path, where=None):
         """One image file (or binary file object, named `where` in errors) as
-        (net input (3, H, W) float32, is_grayscale)."""
-        pair, grayscale = pair_input.load_pair(path, self.image_shape, where)
+        ((3, H, W) uint8 pair, is_grayscale); see pair_input.load_pair."""
+        return pair_input.load_pair(path, self.image_shape, where)
+
+    def load(self, path, where=None):
+        """One image file (or binary file object) as (net input (3, H, W) float32,
+        is_grayscale)."""
+        pair, grayscale = self.read(path, where)
         return pair_input.subtract_mean(pair, self.mean, grayscale), grayscale
 
     def forward(self, inputs):
@@ -108,12 +114,55 @@ class Embedder:
         return self._embed_chunks(pairs, lambda chunk: chunk.astype(np.float32) - self.mean)
 
     def embed_digits(self, images):
-        """Features of (N, H, W) uint8 grayscale digits, each replicated into both branches:
-        (N, D) float32 (the left and right features are identical)."""
+        """Features of (N, H, W) uint8 grayscale digits: (N, D) float32, what the net gives a
+        digit replicated into both branches (whose two features are then identical).
+
+        When the two branches compute one function (checked once, `branches_alike`), the
+        digits go two to a pair — one per branch — which halves the forward passes.
+        """
         mean = pair_input.grayscale_mean(self.mean)
-        left, _ = self._embed_chunks(
-            images, lambda chunk: chunk[:, None].astype(np.float32) - mean)
-        return left
+        if not self.branches_alike:
+            left, _ = self._embed_chunks(
+                images, lambda chunk: chunk[:, None].astype(np.float32) - mean)
+            return left
+        count = len(images)
+        pairs = np.empty(((count + 1) // 2,) + self.image_shape, np.uint8)
+        pairs[:, 0] = images[0::2]
+        pairs[:count // 2, 1] = images[1::2]
+        pairs[count // 2:, 1] = images[-1]
+        pairs[:, 2] = pairs[:, 0]                    # unused by the branches
+        left, right = self._embed_chunks(pairs, lambda chunk: chunk.astype(np.float32) - mean)
+        features = np.empty((count, left.shape[1]), np.float32)
+        features[0::2] = left
+        features[1::2] = right[:count // 2]
+        return features
+
+    def embed_loaded(self, pairs, grayscale):
+        """Features of images as read by `read`: (N, 3, H, W) uint8 pairs and (N,) bool
+        grayscale flags → (left, right) (N, D) float32; a grayscale digit's two are equal."""
+        grayscale = np.asarray(grayscale, bool)
+        dim = int(self.job.info["network"]["feature_dim"])
+        left = np.empty((len(pairs), dim), np.float32)
+        right = np.empty_like(left)
+        if grayscale.any():
+            left[grayscale] = right[grayscale] = self.embed_digits(pairs[grayscale, 0])
+        if (~grayscale).any():
+            left[~grayscale], right[~grayscale] = self.embed_pairs(pairs[~grayscale])
+        return left, right
+
+    @property
+    def branches_alike(self):
+        """Whether the right branch computes what the left one does (checked once on two
+        random digits): then a digit may go through either."""
+        if self._branches_alike is None:
+            rng = np.random.default_rng(0)
+            a, b = rng.integers(0, 256, (2,) + self.image_shape[1:], dtype=np.uint8)
+            mean = pair_input.grayscale_mean(self.mean)
+            inputs = np.stack([pair_input.gray_to_pair(a), np.stack([b, a, b])])
+            left, right = self.embed(inputs.astype(np.float32) - mean)
+            self._branches_alike = bool(np.allclose(left[0], right[1], rtol=1e-4, atol=1e-5)
+                                        and not np.allclose(left[0], left[1], atol=1e-6))
+        return self._branches_alike
 
     def _embed_chunks(self, items, to_inputs):
         """embed() over `items` batch_size at a time, each chunk made into inputs first."""

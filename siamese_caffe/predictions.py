@@ -113,18 +113,18 @@ def infer_list(embedder, entries, strict=False, warn=None, progress=False):
     from tqdm import tqdm
 
     warn = warn or (lambda message: None)
-    kept, flags, inputs, lefts, rights, skipped = [], [], [], [], [], []
+    kept, flags, pairs, lefts, rights, skipped = [], [], [], [], [], []
 
     def flush():
-        if inputs:
-            left, right = embedder.embed(np.stack(inputs))
+        if pairs:
+            left, right = embedder.embed_loaded(np.stack(pairs), flags[-len(pairs):])
             lefts.append(left)
             rights.append(right)
-            inputs.clear()
+            pairs.clear()
 
     for entry in tqdm(entries, desc="infer-many", unit="image", disable=not progress):
         try:
-            array, grayscale = embedder.load(entry.resolved)
+            pair, grayscale = embedder.read(entry.resolved)
         except BadInputError as err:
             if strict:
                 raise BadInputError(str(err), where=entry.where) from None
@@ -133,8 +133,8 @@ def infer_list(embedder, entries, strict=False, warn=None, progress=False):
             continue
         kept.append(entry)
         flags.append(grayscale)
-        inputs.append(array)
-        if len(inputs) == embedder.batch_size:
+        pairs.append(pair)
+        if len(pairs) == embedder.batch_size:
             flush()
     flush()
     return _collect(embedder, kept, flags, lefts, rights, skipped)

@@ -18,7 +18,7 @@ def report_markdown(report, has_loss=True):
         f"| accuracy at threshold {pairs['threshold']:.4g} | {_pct(pairs['accuracy'])} |",
         f"| accuracy at the best threshold {pairs['best_threshold']:.4g} | "
         f"{_pct(pairs['best_accuracy'])} |",
-        f"| ROC AUC | {pairs['roc_auc']:.4f} |",
+        f"| ROC AUC | {_num(pairs['roc_auc'])} |",
         f"| equal error rate (threshold {pairs['eer_threshold']:.4g}) | "
         f"{_pct(pairs['equal_error_rate'])} |",
         f"| mean distance, same class | {_num(pairs['mean_distance_same'])} |",

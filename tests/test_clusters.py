@@ -1,7 +1,6 @@
 """The feature-clusters scatter plot and its projection of wider embeddings."""
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from siamese_caffe import clusters

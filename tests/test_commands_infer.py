@@ -13,11 +13,24 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def cli(*args, cwd=None):
-    """Run `siamese-caffe ARGS` from this checkout; the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "siamese_caffe.cli", *args], cwd=cwd or ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+class Done:
+    """What a command run left: returncode, stdout, stderr (as subprocess.CompletedProcess)."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `siamese-caffe ARGS` in this process (cli.main), capturing its output."""
+    from siamese_caffe import cli as command_line
+
+    def run(*args):
+        capsys.readouterr()
+        code = command_line.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return Done(code, out, err)
+    return run
 
 
 def one_error_line(done, command):
@@ -27,7 +40,7 @@ def one_error_line(done, command):
     return lines[0]
 
 
-def test_infer_prints_points_distance_and_verdict(tiny_job, digit_pngs):
+def test_infer_prints_points_distance_and_verdict(cli, tiny_job, digit_pngs):
     folder = tiny_job.info["dataset"]["folder"]
     same = os.path.join(folder, "val_test_same_class_0.png")
     digit = os.path.join(digit_pngs[0], digit_pngs[2][0][0])
@@ -41,7 +54,7 @@ def test_infer_prints_points_distance_and_verdict(tiny_job, digit_pngs):
     assert lines[7].startswith("  distance 0.0000 < threshold") and lines[7].endswith("same class")
 
 
-def test_infer_json_and_snapshot_and_threshold(tiny_job):
+def test_infer_json_and_snapshot_and_threshold(cli, tiny_job):
     folder = tiny_job.info["dataset"]["folder"]
     different = os.path.join(folder, "val_test_different_class_0.png")
     done = cli("infer", "--job", os.path.basename(tiny_job.path), "--jobs-dir",
@@ -56,7 +69,7 @@ def test_infer_json_and_snapshot_and_threshold(tiny_job):
         np.linalg.norm(np.subtract(result["left"], result["right"])))
 
 
-def test_infer_visualize_writes_the_folder(tiny_job, tmp_path):
+def test_infer_visualize_writes_the_folder(cli, tiny_job, tmp_path):
     folder = tiny_job.info["dataset"]["folder"]
     out = tmp_path / "vis"
     done = cli("infer", "--job", tiny_job.path, "--visualize", str(out),
@@ -69,10 +82,13 @@ def test_infer_visualize_writes_the_folder(tiny_job, tmp_path):
     assert "already exists (use --force" in one_error_line(again, "infer")
 
 
-def test_infer_bad_input_is_one_line(tiny_job, tmp_path):
+def test_infer_bad_input_is_one_line(cli, tiny_job, tmp_path):
     wide = tmp_path / "wide.png"
     Image.fromarray(np.zeros((28, 40), np.uint8)).save(wide)
-    line = one_error_line(cli("infer", "--job", tiny_job.path, str(wide)), "infer")
+    process = subprocess.run([sys.executable, "-m", "siamese_caffe.cli", "infer", "--job",
+                              tiny_job.path, str(wide)], cwd=ROOT, capture_output=True,
+                             text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    line = one_error_line(process, "infer")             # the whole stderr of the process
     assert f"{wide}: image is 40x28 pixels" in line
     bare = tmp_path / "bare"
     shutil.copytree(tiny_job.path, bare, ignore=shutil.ignore_patterns("snapshot_iter_*"))
@@ -82,7 +98,7 @@ def test_infer_bad_input_is_one_line(tiny_job, tmp_path):
     assert "not a training job" in line
 
 
-def test_infer_many_skips_missing_files_or_fails_with_strict(tiny_job, digit_pngs, tmp_path):
+def test_infer_many_skips_missing_files_or_fails_with_strict(cli, tiny_job, digit_pngs, tmp_path):
     folder, list_path, entries = digit_pngs
     listing = tmp_path / "list.txt"
     listing.write_text(open(list_path).read() + "gone.png 4\n")
@@ -102,10 +118,13 @@ def test_infer_many_skips_missing_files_or_fails_with_strict(tiny_job, digit_png
     assert not os.path.exists(tmp_path / "strict.csv")
 
 
-def test_plot_clusters_from_infer_many_output(tiny_job, digit_pngs, tmp_path):
+def test_plot_clusters_from_the_infer_many_script_output(cli, tiny_job, digit_pngs, tmp_path):
     _, list_path, _ = digit_pngs
     csv_path = tmp_path / "p.csv"
-    assert cli("infer-many", "--job", tiny_job.path, list_path, "-o", str(csv_path)).returncode == 0
+    script = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "infer_many.py"),
+                             "--job", tiny_job.path, list_path, "-o", str(csv_path)],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert script.returncode == 0 and "20 of 20 images inferred" in script.stdout, script.stderr
     done = cli("plot-clusters", str(csv_path), "-o", str(tmp_path / "c.png"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{tmp_path / 'c.png'}: 20 points, classes " \
@@ -116,7 +135,7 @@ def test_plot_clusters_from_infer_many_output(tiny_job, digit_pngs, tmp_path):
     assert done.returncode == 0 and "20 points, no labels" in done.stdout
 
 
-def test_evaluate_writes_the_report_into_the_job(tiny_job, tmp_path):
+def test_evaluate_writes_the_report_into_the_job(cli, tiny_job, tmp_path):
     job = tmp_path / "job"
     shutil.copytree(tiny_job.path, job)
     done = cli("evaluate", "--job", str(job), "--snapshot", "20", "-k", "3")

@@ -78,3 +78,27 @@ def test_full_is_digits_recipe():
         (100000, 30.0, None, "step")
     assert demo.settings_for(full=True, idx_folder="m", source="idx").source == "idx"
     assert demo.settings_for(epochs=None).epochs == demo.DemoSettings().epochs
+
+
+def test_idx_files_replace_the_built_in_digits(tmp_path):
+    """--idx-folder: train-* become train.txt and t10k-* the held-out val.txt."""
+    import io
+
+    from siamese_caffe import image_sources, mnist_idx
+
+    digits = image_sources.builtin_mnist()
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    for part, chosen in (("train", slice(0, 300)), ("t10k", slice(4900, 5000))):
+        mnist_idx.write_idx(str(idx / f"{part}-images-idx3-ubyte.gz"), digits.images[chosen])
+        mnist_idx.write_idx(str(idx / f"{part}-labels-idx1-ubyte.gz"),
+                            digits.labels[chosen].astype("uint8"))
+    settings = demo.settings_for(source="idx", idx_folder=str(idx))
+    workdir = tmp_path / "out"
+    workdir.mkdir()
+    demo.Demo(settings, str(workdir), io.StringIO()).prepare()
+    with open(workdir / "mnist" / "train.txt") as f:
+        assert len(f.readlines()) == 300
+    with open(workdir / "mnist" / "val.txt") as f:
+        lines = f.readlines()
+    assert len(lines) == 100 and lines[0].split()[1] == str(digits.labels[4900])

@@ -80,3 +80,13 @@ def test_existing_report_folder_needs_force(evaluated):
         evaluation.write_report(folder, report, arrays)
     evaluation.write_report(folder, report, arrays, force=True)
     assert "loss.png" not in os.listdir(folder)
+
+
+def test_pairs_of_one_kind_give_no_roc_but_a_report(evaluated):
+    from siamese_caffe.report_text import report_markdown
+
+    pairs = evaluation.pair_metrics(np.array([0.1, 0.7]), np.array([True, True]), 0.5)
+    assert pairs["roc_auc"] is None and pairs["mean_distance_different"] is None
+    assert pairs["accuracy"] == 0.5 and pairs["best_accuracy"] == 1.0
+    report = dict(evaluated[0], pairs=pairs)
+    assert "| ROC AUC | n/a |" in report_markdown(report)

@@ -100,3 +100,38 @@ def test_embed_pairs_subtracts_the_pair_mean(embedder):
     gray = pair_input.gray_to_pair(pairs[0, 0])[None]
     l2, r2 = embedder.embed(pair_input.subtract_mean(gray[0], embedder.mean, True)[None])
     np.testing.assert_array_equal(l2, r2)
+
+
+def replicated(embedder, digits):
+    """Each digit alone, replicated into both branches: (N, D) left features."""
+    mean = pair_input.grayscale_mean(embedder.mean)
+    return np.concatenate([embedder.embed(pair_input.gray_to_pair(d)[None].astype(np.float32)
+                                          - mean)[0] for d in digits])
+
+
+def test_digits_two_to_a_pair_give_what_each_replicated_gives(embedder):
+    from siamese_caffe import image_sources
+
+    digits = image_sources.builtin_mnist().images[:7]              # odd: the last goes alone
+    assert embedder.branches_alike
+    np.testing.assert_allclose(embedder.embed_digits(digits), replicated(embedder, digits),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_unshared_branches_are_never_swapped(small_pair_db, tmp_path, network_text):
+    import netvariants
+    from siamese_caffe import image_sources, jobsetup, training
+
+    network = tmp_path / "unshared.prototxt"
+    network.write_text(netvariants.unnamed_right_conv1_weights(network_text))
+    settings = jobsetup.TrainSettings(epochs=0.1, batch_size=32, seed=1, gpu="cpu",
+                                      allow_unshared=True)
+    job = jobsetup.create_job(small_pair_db, str(network), settings,
+                              jobs_dir=str(tmp_path / "jobs"))
+    with open(os.devnull, "w") as sink:
+        training.train_job(job, progress=False, out=sink)
+    unshared = inference.Embedder(jobs.Job.load(job.path))
+    assert not unshared.branches_alike
+    digits = image_sources.builtin_mnist().images[:3]
+    np.testing.assert_allclose(unshared.embed_digits(digits), replicated(unshared, digits),
+                               rtol=1e-4, atol=1e-5)

@@ -79,9 +79,13 @@ def print_summary(report, folder):
     print(f"job {report['job_id']}, snapshot {report['snapshot']}:")
     print(f"  validation pairs ({pairs['count']}): accuracy {100 * pairs['accuracy']:.2f} % at "
           f"threshold {pairs['threshold']:.3g}, {100 * pairs['best_accuracy']:.2f} % at the best "
-          f"threshold {pairs['best_threshold']:.3g}; ROC AUC {pairs['roc_auc']:.4f}; "
+          f"threshold {pairs['best_threshold']:.3g}; ROC AUC {_num(pairs['roc_auc'])}; "
           f"EER {100 * pairs['equal_error_rate']:.2f} %")
     print(f"  digits ({images['query_images']}): {images['k']}-NN accuracy "
           f"{100 * images['knn_accuracy']:.2f} % against {images['reference_images']} "
           "training digits")
     print(f"report: {os.path.join(folder, 'report.md')}")
+
+
+def _num(value):
+    return "n/a" if value is None else f"{value:.4f}"
