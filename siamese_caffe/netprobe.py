@@ -16,7 +16,7 @@ import sys
 
 from .errors import BadInputError
 
-FATAL_LINE = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
+FATAL_LINE = re.compile(r"^F\d{4}(?:\d{4})? [\d:.]+\s+\d+ [^\]]*\] (.*)$")
 STARTED = "PROBING "
 
 

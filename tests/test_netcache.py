@@ -47,8 +47,9 @@ def test_weights_caffe_cannot_read_are_refused_without_crashing(tiny_job, tmp_pa
     weights.write_bytes(weights.read_bytes()[:100])
     job = jobs.Job.load(str(copy))
     cache = netcache.NetCache()
-    with pytest.raises(netcache.JobNotLoadableError, match="cannot load its net"):
+    with pytest.raises(netcache.JobNotLoadableError, match="cannot load its net") as err:
         cache.get(job, job.snapshot(40))
+    assert "snapshot_iter_40.caffemodel" in str(err.value)      # Caffe's own fatal message
     assert len(cache) == 0
     shutil.copy(os.path.join(tiny_job.path, "snapshot_iter_40.caffemodel"), weights)
     assert cache.get(job, job.snapshot(40)).embedder.snapshot.iteration == 40   # retried
