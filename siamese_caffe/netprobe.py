@@ -33,9 +33,9 @@ def probe(items, timeout=600):
 
     items: list of ("net", prototxt path, phase "train"|"test", [stages]), the same
     with a fifth element, a .caffemodel to load into the net (so weights that do not
-    fit, or a truncated file, are caught too), or ("solver", solver prototxt path). A net's description is {"layers": [{"name",
-    "type", "blobs": [[dims]]}], "blobs": {blob name: [dims]}, "outputs": {output blob
-    name: [dims]}}; a solver's is
+    fit, or a truncated file, are caught too), or ("solver", solver prototxt path).
+    A net's description is {"layers": [{"name", "type", "blobs": [[dims]]}], "blobs":
+    {blob name: [dims]}, "outputs": {output blob name: [dims]}}; a solver's is
     {"train": <its train net>, "test": [<its test nets>]}. Raises
     CaffeRejectedError (a BadInputError) naming the item's path when Caffe aborts.
     """

@@ -43,7 +43,7 @@ from . import (__version__, inference, netcache, pathguard, predictions, server_
                visualize)
 from .errors import BadInputError
 
-DEFAULT_MAX_UPLOAD_MB = 16   # a request's whole body; an MNIST list of 60,000 lines is ~1.6 MB
+DEFAULT_MAX_UPLOAD_MB = 16   # a request's whole body; an MNIST train.txt of 60,000 lines is ~1.2 MB
 BODY_SLACK = 1 << 20         # waitress's own cap sits this far above Flask's, as a backstop
 INFER_ONE = "/models/images/generic/infer_one.json"
 INFER_MANY = "/models/images/generic/infer_many.json"

@@ -361,13 +361,14 @@ def test_concurrent_requests_each_get_their_own_answer(site):
 
 
 def test_failed_requests_leave_nothing_behind(site):
-    """Runs last: the requests above, and these (with a body waitress spools to a
+    """Placed after the other requests: those above, and these (with a body waitress spools to a
     temporary file), left no file in the server's TMPDIR, the data root or the jobs."""
     before = {top: sorted(_tree(top)) for top in (site.data, site.jobs_dir)}
-    site.one(upload=("big.png", os.urandom(900 << 10)))              # 400 after spooling
-    site.one(upload=("big.png", b"\0" * (1100 << 10)))               # 413
-    site.many("../outside/secret.png\n")                              # 403
-    site.one(job_id="broken-job", image_path="pairs/same.png")        # 500
+    statuses = [site.one(upload=("big.png", os.urandom(900 << 10)))[0],   # after spooling
+                site.one(upload=("big.png", b"\0" * (1100 << 10)))[0],
+                site.many("../outside/secret.png\n")[0],
+                site.one(job_id="broken-job", image_path="pairs/same.png")[0]]
+    assert statuses == [400, 413, 403, 500]
     assert os.listdir(site.tmpdir) == []
     assert {top: sorted(_tree(top)) for top in before} == before
     assert serving.call(site.url("/healthz"))[0] == 200
@@ -377,3 +378,26 @@ def _tree(top):
     for folder, dirs, files in os.walk(top):
         for name in dirs + files:
             yield os.path.relpath(os.path.join(folder, name), top)
+
+
+# --- starting up -----------------------------------------------------------------------------
+
+def test_bad_startup_options_are_one_line_and_status_2(site, tmp_path, capsys):
+    import socket
+
+    from siamese_caffe import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cases = [(["--jobs", str(tmp_path / "none")], "none: not a folder"),
+                 (["--jobs", site.jobs_dir, "--data-root", str(tmp_path / "gone")],
+                  "gone: not a folder"),
+                 (["--jobs", site.jobs_dir, "--port", str(port)], f"127.0.0.1:{port}"),
+                 (["--jobs", site.jobs_dir, "--threads", "0"], "--threads: must be at least 1")]
+        for options, message in cases:
+            assert cli.main(["serve", "--host", "127.0.0.1", *options]) == 2
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("siamese-caffe serve: error: ")
+            assert message in lines[0], lines[0]
