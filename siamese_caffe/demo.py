@@ -37,14 +37,17 @@ DEFAULT_WORKDIR = "demo-output"
 class DemoSettings:
     """One demo run's choices (the quick defaults; FULL below for DIGITS' recipe)."""
 
-    pairs: int = 30000              # training pairs; ~4 epochs of them fit the time budget
+    pairs: int = 30000              # training pairs; 4 epochs of them fit the time budget
     val_pairs: int = 1000           # validation pairs of held-out digits (DIGITS' default count)
-    positive_fraction: float = 0.5  # balanced pairs: twice DIGITS' uniform 10 % wastes updates
-    epochs: float = 4.0             # ~1,900 iterations of 64 pairs: minutes on 2 CPU cores
+    positive_fraction: float = 0.5  # balanced pairs (0.3 measured the same; DIGITS' ~10 % wastes
+                                    # most updates on easy different-class pairs)
+    epochs: float = 4.0             # 1,876 iterations of 64 pairs: ~3 CPU-minutes at ~170 ms each
     batch_size: int = 64            # Caffe's and DIGITS' siamese batch
-    base_lr: float = 0.01           # DIGITS' default rate
-    lr_policy: str = "fixed"        # no 10x drop after a third: a short run needs the full rate
-    solver_type: str = "SGD"        # DIGITS' default solver (momentum 0.9 from the template)
+    solver_type: str = "Adam"       # measured after 1,252 iterations: 5-NN 92.8 % vs 86.8 % for
+                                    # DIGITS' SGD at a fixed 0.01 (78.6 % with its 33 % steps)
+    base_lr: float = 0.001          # Adam's usual rate
+    lr_policy: str = "step"         # one 10x drop (the template's gamma) ...
+    lr_steps: tuple = (75.0,)       # ... for the last quarter: +0.9 points of pair accuracy
     val_interval: float = 1.0       # one validation pass per epoch: the loss curve's points
     seed: int = 1                   # one seed for data split, pairs and Caffe: repeatable figures
     gpu: str = "auto"               # a GPU when this Caffe has CUDA and one is visible
@@ -55,8 +58,8 @@ class DemoSettings:
 
 # DIGITS' walkthrough: 100,000 uniform pairs (about 10 % same-class), 30 epochs, its solver
 # (rate 0.01 divided by 10 every third of the run), full MNIST (t10k for validation).
-FULL = DemoSettings(pairs=100000, positive_fraction=None, epochs=30.0, lr_policy="step",
-                    source="download")
+FULL = DemoSettings(pairs=100000, positive_fraction=None, epochs=30.0, solver_type="SGD",
+                    base_lr=0.01, lr_policy="step", lr_steps=(33.0,), source="download")
 
 
 def prepare_workdir(workdir, force=False):
@@ -175,7 +178,7 @@ class Demo:
         settings = jobsetup.TrainSettings(
             epochs=s.epochs, batch_size=s.batch_size, val_interval=s.val_interval,
             snapshot_interval=s.val_interval, base_lr=s.base_lr, lr_policy=s.lr_policy,
-            solver_type=s.solver_type, seed=s.seed, gpu=s.gpu)
+            lr_steps=s.lr_steps, solver_type=s.solver_type, seed=s.seed, gpu=s.gpu)
         job = jobsetup.create_job(dataset, settings=settings, jobs_dir=self.path("jobs"))
         self.say(f"      job {job.path}: {job.info['plan']['max_iter']} iterations of "
                  f"{s.batch_size} pairs on {job.info['settings']['device']}")

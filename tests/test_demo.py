@@ -74,8 +74,9 @@ def test_a_previous_demo_folder_is_replaced_but_not_other_folders(tmp_path):
 
 def test_full_is_digits_recipe():
     full = demo.settings_for(full=True)
-    assert (full.pairs, full.epochs, full.positive_fraction, full.lr_policy) == \
-        (100000, 30.0, None, "step")
+    assert (full.pairs, full.epochs, full.positive_fraction) == (100000, 30.0, None)
+    assert (full.solver_type, full.base_lr, full.lr_policy, full.lr_steps) == \
+        ("SGD", 0.01, "step", (33.0,))
     assert demo.settings_for(full=True, idx_folder="m", source="idx").source == "idx"
     assert demo.settings_for(epochs=None).epochs == demo.DemoSettings().epochs
 
