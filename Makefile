@@ -39,8 +39,10 @@ doctor: caffe
 test: caffe
 	$(PY) -m pytest -q tests
 
+# The main job: built-in digits -> create-db -> a few minutes of CPU training -> infer,
+# infer-many, clusters, evaluate; ends by printing where the report is (demo-output/).
 demo: caffe
-	$(VENV)/bin/siamese-caffe doctor
+	$(VENV)/bin/siamese-caffe demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -19,6 +19,12 @@ COMMANDS = {
     "create-db": "create_db",
     "train": "train",
     "draw-net": "draw_net",
+    "infer": "infer",
+    "infer-many": "infer_many",
+    "plot-clusters": "plot_clusters",
+    "evaluate": "evaluate",
+    "demo": "demo",
+    "serve": "serve",
 }
 
 

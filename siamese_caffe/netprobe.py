@@ -16,7 +16,7 @@ import sys
 
 from .errors import BadInputError
 
-FATAL_LINE = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
+FATAL_LINE = re.compile(r"^F\d{4}(?:\d{4})? [\d:.]+\s+\d+ [^\]]*\] (.*)$")
 STARTED = "PROBING "
 
 
@@ -31,10 +31,11 @@ class CaffeRejectedError(BadInputError):
 def probe(items, timeout=600):
     """Build each item in a child Caffe (CPU mode); their descriptions.
 
-    items: list of ("net", prototxt path, phase "train"|"test", [stages]) or
-    ("solver", solver prototxt path). A net's description is {"layers": [{"name",
-    "type", "blobs": [[dims]]}], "blobs": {blob name: [dims]}, "outputs": {output blob
-    name: [dims]}}; a solver's is
+    items: list of ("net", prototxt path, phase "train"|"test", [stages]), the same
+    with a fifth element, a .caffemodel to load into the net (so weights that do not
+    fit, or a truncated file, are caught too), or ("solver", solver prototxt path).
+    A net's description is {"layers": [{"name", "type", "blobs": [[dims]]}], "blobs":
+    {blob name: [dims]}, "outputs": {output blob name: [dims]}}; a solver's is
     {"train": <its train net>, "test": [<its test nets>]}. Raises
     CaffeRejectedError (a BadInputError) naming the item's path when Caffe aborts.
     """
@@ -86,8 +87,9 @@ def _main(request):
                               "test": [describe(net) for net in solver.test_nets]})
             del solver
         else:
-            phase, stages = rest
-            described.append(describe(caffe.Net(path, phases[phase], stages=stages)))
+            phase, stages, *weights = rest
+            extra = {"weights": weights[0]} if weights else {}
+            described.append(describe(caffe.Net(path, phases[phase], stages=stages, **extra)))
     print(json.dumps(described), flush=True)
     return 0
 

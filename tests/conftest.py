@@ -43,3 +43,43 @@ def network_text():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "prototxt", "mnist_siamese_train_test.prototxt")) as f:
         return f.read()
+
+
+@pytest.fixture(scope="session")
+def tiny_job(small_pair_db, tmp_path_factory):
+    """A job trained 40 iterations (4 epochs of 32 pairs) on small_pair_db, CPU, seed 1:
+    enough to separate some classes; for the inference, evaluation and plot tests."""
+    import os
+
+    from siamese_caffe import jobs, jobsetup, training
+
+    settings = jobsetup.TrainSettings(epochs=4, batch_size=32, seed=1, gpu="cpu",
+                                      lr_policy="fixed", snapshot_interval=2)
+    job = jobsetup.create_job(small_pair_db, settings=settings,
+                              jobs_dir=str(tmp_path_factory.mktemp("tiny-jobs")))
+    with open(os.devnull, "w") as sink:
+        assert training.train_job(job, progress=False, out=sink) == training.DONE
+    return jobs.Job.load(job.path)
+
+
+@pytest.fixture(scope="session")
+def digit_pngs(tmp_path_factory):
+    """Twenty built-in digits (two per class, from the end of the set) as grayscale PNGs,
+    with a `path label` list: (folder, list path, [(relative path, label)])."""
+    import numpy as np
+    from PIL import Image
+
+    from siamese_caffe import image_sources
+
+    digits = image_sources.builtin_mnist()
+    folder = tmp_path_factory.mktemp("digits")
+    entries = []
+    for label in range(10):
+        for k in np.flatnonzero(digits.labels == label)[-2:]:
+            name = f"{label}/{k:04d}.png"
+            (folder / str(label)).mkdir(exist_ok=True)
+            Image.fromarray(digits.images[k], "L").save(folder / name)
+            entries.append((name, label))
+    list_path = folder / "list.txt"
+    list_path.write_text("".join(f"{name} {label}\n" for name, label in entries))
+    return str(folder), str(list_path), entries

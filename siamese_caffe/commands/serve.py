@@ -1,0 +1,63 @@
+"""siamese-caffe serve --jobs DIR [--host 127.0.0.1] [--port 5000] [--data-root DIR ...]"""
+
+import logging
+import signal
+import sys
+
+HELP = ("serve DIGITS' REST inference routes (infer_one.json, infer_many.json, "
+        "/models/JOB_ID.json) for the jobs of a folder, on waitress")
+
+
+def add_arguments(parser):
+    from ..netcache import DEFAULT_MAX_NETS
+    from ..server import DEFAULT_MAX_UPLOAD_MB
+
+    parser.add_argument("--jobs", default="jobs", metavar="DIR",
+                        help="folder of job folders; a request's job_id names one of them")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (0.0.0.0 exposes the server to the network)")
+    parser.add_argument("--port", type=int, default=5000,
+                        help="port to listen on (0: any free port, printed at start)")
+    parser.add_argument("--data-root", action="append", default=[], metavar="DIR",
+                        help="folder whose images image_path / image_list / image_folder may "
+                             "name (repeatable); without one only uploads are accepted")
+    parser.add_argument("--gpu", default="cpu", help="cpu, auto or a GPU number")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="request threads (requests for one net take turns)")
+    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+                        help="largest request body accepted; bigger ones get 413")
+    parser.add_argument("--max-nets", type=int, default=DEFAULT_MAX_NETS,
+                        help="(job, snapshot) nets kept loaded")
+
+
+def run(args):
+    from .. import caffe_env, devices, netcache, server
+    from ..errors import BadInputError
+
+    for name in ("threads", "max_nets"):
+        if getattr(args, name) < 1:
+            raise BadInputError("must be at least 1", where=f"--{name.replace('_', '-')}")
+    if not 0 < args.max_upload_mb <= 4096:
+        raise BadInputError("must be above 0 and at most 4096", where="--max-upload-mb")
+    caffe_env.import_caffe()
+    cache = netcache.NetCache(devices.choose_device(args.gpu), max_nets=args.max_nets)
+    app = server.create_app(args.jobs, args.data_root, cache,
+                            max_upload_bytes=int(args.max_upload_mb * (1 << 20)))
+    http_server = server.make_server(app, args.host, args.port, args.threads)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    for host, port in server.addresses(http_server):
+        print(f"serving on http://{host}:{port}/ (jobs: {args.jobs}; data roots: "
+              f"{', '.join(args.data_root) or 'none, uploads only'})", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        http_server.run()   # returns on Ctrl-C or SIGTERM (waitress catches the interrupt)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        http_server.close()
+    print("stopped", flush=True)
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

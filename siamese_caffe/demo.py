@@ -1,0 +1,264 @@
+"""The main job: the whole walkthrough on the built-in digits, in one folder.
+
+    prepare-mnist  → WORKDIR/mnist/        train.txt (4500 digits), val.txt (500 held out)
+    create-db      → WORKDIR/siamesedb/    pairs of train.txt; validation pairs of val.txt
+    train          → WORKDIR/jobs/<id>/    on the CPU (or --gpu), a few minutes
+    infer          → the same-class and different-class validation test PNGs, and one
+                     grayscale held-out digit (two identical points)
+    infer-many     → WORKDIR/predictions.csv / .json   every held-out digit
+    plot-clusters  → WORKDIR/clusters.png
+    evaluate       → WORKDIR/report/report.md (+ report.json and plots)
+
+and WORKDIR/demo.json with the settings, the time of each step and the headline
+figures. The held-out digits are never used in training: create-db pairs
+only train.txt's digits, and evaluate measures val.txt's against them.
+
+`QUICK` is tuned to finish on a 2-core CPU within minutes with a useful
+embedding; `FULL` is DIGITS' recipe (100,000 uniform pairs, 30 epochs) for a GPU
+and the full MNIST (idx files, or downloaded).
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+
+from . import (clusters, create_db, evaluation, image_sources, inference, jobs, jobsetup,
+               predictions, prepare_mnist, training)
+from .errors import BadInputError
+
+MARKER = "demo.json"
+DEFAULT_WORKDIR = "demo-output"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """One demo run's choices (the quick defaults; FULL below for DIGITS' recipe)."""
+
+    pairs: int = 30000              # training pairs; 4 epochs of them fit the time budget
+    val_pairs: int = 1000           # validation pairs of held-out digits (DIGITS' default count)
+    positive_fraction: float = 0.5  # balanced pairs (0.3 measured the same; DIGITS' ~10 % wastes
+                                    # most updates on easy different-class pairs)
+    epochs: float = 4.0             # 1,876 iterations of 64 pairs: ~3 CPU-minutes at ~170 ms each
+    batch_size: int = 64            # Caffe's and DIGITS' siamese batch
+    solver_type: str = "Adam"       # measured after 1,252 iterations: 5-NN 92.8 % vs 86.8 % for
+                                    # DIGITS' SGD at a fixed 0.01 (78.6 % with its 33 % steps)
+    base_lr: float = 0.001          # Adam's usual rate
+    lr_policy: str = "step"         # one 10x drop (the template's gamma) ...
+    lr_steps: tuple = (75.0,)       # ... for the last quarter: +0.9 points of pair accuracy
+    val_interval: float = 1.0       # one validation pass per epoch: the loss curve's points
+    seed: int = 1                   # one seed for data split, pairs and Caffe: repeatable figures
+    gpu: str = "auto"               # a GPU when this Caffe has CUDA and one is visible
+    val_fraction: float = 0.1       # built-in digits held out for validation (500 of 5000)
+    source: str = "builtin"         # builtin | idx | download
+    idx_folder: str = None          # MNIST idx files when source == "idx"
+
+
+# DIGITS' walkthrough: 100,000 uniform pairs (about 10 % same-class), 30 epochs, its solver
+# (rate 0.01 divided by 10 every third of the run), full MNIST (t10k for validation).
+FULL = DemoSettings(pairs=100000, positive_fraction=None, epochs=30.0, solver_type="SGD",
+                    base_lr=0.01, lr_policy="step", lr_steps=(33.0,), source="download")
+
+
+def prepare_workdir(workdir, force=False):
+    """Empty `workdir` for a run: a previous demo folder (with demo.json) is replaced; any
+    other existing folder only with force (BadInputError otherwise)."""
+    if os.path.lexists(workdir):
+        if not (os.path.isfile(os.path.join(workdir, MARKER)) or force):
+            raise BadInputError("exists and is not a demo folder (use --force to replace it)",
+                                where=workdir)
+        shutil.rmtree(workdir)
+    os.makedirs(workdir)
+    _write_json(os.path.join(workdir, MARKER), {"status": "running"})
+
+
+def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
+    """Run every step into `workdir`; returns the summary also written to demo.json.
+
+    out: stream for the step headers and results (default stdout); training's
+    progress bar goes to stderr on a terminal.
+    """
+    out = out or sys.stdout
+    workdir = os.path.abspath(workdir)
+    prepare_workdir(workdir, force)
+    demo = Demo(settings, workdir, out)
+    summary = demo.run()
+    _write_json(os.path.join(workdir, MARKER), summary)
+    return summary
+
+
+class Demo:
+    """The steps of one demo run, each timed into `self.timings` (seconds)."""
+
+    def __init__(self, settings, workdir, out):
+        self.settings = settings
+        self.workdir = workdir
+        self.out = out
+        self.timings = {}
+        self.started = time.perf_counter()
+
+    def path(self, *parts):
+        return os.path.join(self.workdir, *parts)
+
+    def say(self, line=""):
+        print(line, file=self.out, flush=True)
+
+    def step(self, number, name, function, *args):
+        """Run one step with a header line; its result."""
+        self.say(f"\n[{number}/7] {name}")
+        began = time.perf_counter()
+        result = function(*args)
+        self.timings[name] = round(time.perf_counter() - began, 2)
+        self.say(f"      ({self.timings[name]:.1f} s)")
+        return result
+
+    def run(self):
+        s = self.settings
+        self.step(1, "prepare-mnist", self.prepare)
+        dataset = self.step(2, "create-db", self.create_db)
+        job = self.step(3, "train", self.train, dataset)
+        tests = self.step(4, "infer", self.infer, job, dataset)
+        self.step(5, "infer-many", self.infer_many, job)
+        self.step(6, "plot-clusters", self.plot_clusters)
+        report = self.step(7, "evaluate", self.evaluate, job)
+        total = round(time.perf_counter() - self.started, 1)
+        summary = {"status": "done", "settings": asdict(s), "seconds": total,
+                   "step_seconds": self.timings, "job": job.path, "dataset": dataset,
+                   "margin": job.margin,
+                   "test_images": tests,
+                   "knn_accuracy": report["images"]["knn_accuracy"],
+                   "pair_accuracy": report["pairs"]["accuracy"],
+                   "best_pair_accuracy": report["pairs"]["best_accuracy"],
+                   "roc_auc": report["pairs"]["roc_auc"],
+                   "report": self.path("report", "report.md")}
+        self._print_summary(summary)
+        return summary
+
+    def prepare(self):
+        s = self.settings
+        folder = self.path("mnist")
+        if s.source == "builtin":
+            train_set, val_set = image_sources.builtin_mnist(), None
+        else:
+            idx = s.idx_folder if s.source == "idx" else self._download()
+            train_set = image_sources.from_idx_folder(idx, "train")
+            val_set = (image_sources.from_idx_folder(idx, "t10k")
+                       if image_sources.has_idx_part(idx, "t10k") else None)
+        done = prepare_mnist.prepare_mnist(folder, train_set, val_set,
+                                           val_fraction=s.val_fraction, seed=s.seed,
+                                           progress=_tty())
+        self.say(f"      {folder}: train.txt {done['train']['images']} digits, val.txt "
+                 f"{done['val']['images']} held-out digits ({train_set.description})")
+
+    def _download(self):
+        from . import mnist_download
+
+        folder = self.path("mnist-idx")
+        mnist_download.download_mnist(folder, log=self.say)
+        return folder
+
+    def create_db(self):
+        s = self.settings
+        folder = self.path("siamesedb")
+        train_set = image_sources.from_list_file(self.path("mnist", "train.txt"))
+        val_set = image_sources.from_list_file(self.path("mnist", "val.txt"))
+        manifest = create_db.create_db(folder, train_set, count=s.pairs, val_count=s.val_pairs,
+                                       val_set=val_set, positive_fraction=s.positive_fraction,
+                                       seed=s.seed, progress=_tty())
+        for phase in ("train", "val"):
+            info = manifest[phase]
+            self.say(f"      {phase}: {info['pairs']} pairs ({100 * info['positive_fraction']:.1f} "
+                     f"% same class) of {info['images']} digits")
+        return folder
+
+    def train(self, dataset):
+        s = self.settings
+        settings = jobsetup.TrainSettings(
+            epochs=s.epochs, batch_size=s.batch_size, val_interval=s.val_interval,
+            snapshot_interval=s.val_interval, base_lr=s.base_lr, lr_policy=s.lr_policy,
+            lr_steps=s.lr_steps, solver_type=s.solver_type, seed=s.seed, gpu=s.gpu)
+        job = jobsetup.create_job(dataset, settings=settings, jobs_dir=self.path("jobs"))
+        self.say(f"      job {job.path}: {job.info['plan']['max_iter']} iterations of "
+                 f"{s.batch_size} pairs on {job.info['settings']['device']}")
+        training.train_job(job, progress=_tty(), out=self.out)
+        return jobs.Job.load(job.path)
+
+    def infer(self, job, dataset):
+        embedder = inference.Embedder(job, gpu=self.settings.gpu)
+        with open(os.path.join(self.path("mnist", "val.txt"))) as f:
+            digit = self.path("mnist", f.readline().rsplit(None, 1)[0])
+        results = {}
+        for kind, path in (("same_class", os.path.join(dataset, "val_test_same_class_0.png")),
+                           ("different_class",
+                            os.path.join(dataset, "val_test_different_class_0.png")),
+                           ("grayscale_digit", digit)):
+            result = embedder.infer_file(path)
+            results[kind] = result.as_dict()
+            self.say(f"      {kind:16s} {os.path.relpath(path, self.workdir)}: left "
+                     f"{_point(result.left)} right {_point(result.right)} distance "
+                     f"{result.distance:.4f} → {'same' if result.same else 'different'} "
+                     f"(threshold {result.threshold:g}, margin {embedder.margin:g})")
+        return results
+
+    def infer_many(self, job):
+        embedder = inference.Embedder(job, gpu=self.settings.gpu)
+        entries = predictions.read_image_list(self.path("mnist", "val.txt"))
+        result = predictions.infer_list(embedder, entries,
+                                        warn=lambda line: print(line, file=sys.stderr))
+        predictions.write_csv(result, self.path("predictions.csv"))
+        predictions.write_json(result, self.path("predictions.json"))
+        self.say(f"      {len(result.paths)} digits → {self.path('predictions.csv')}, "
+                 f"predictions.json")
+
+    def plot_clusters(self):
+        result = predictions.read_predictions(self.path("predictions.csv"))
+        clusters.plot_clusters(result.left, result.labels, self.path("clusters.png"),
+                               title="held-out digits (val.txt)")
+        self.say(f"      {self.path('clusters.png')}")
+
+    def evaluate(self, job):
+        embedder = inference.Embedder(job, gpu=self.settings.gpu)
+        reference = image_sources.from_list_file(self.path("mnist", "train.txt"))
+        queries = image_sources.from_list_file(self.path("mnist", "val.txt"))
+        report, arrays = evaluation.evaluate(embedder, reference, queries,
+                                             log=lambda line: self.say(f"      {line}"))
+        evaluation.write_report(self.path("report"), report, arrays,
+                                loss_png=job.file("loss_plot"))
+        return report
+
+    def _print_summary(self, summary):
+        tests = summary["test_images"]
+        self.say("\nsiamese-caffe demo: done in "
+                 f"{summary['seconds'] / 60:.1f} minutes (training {self.timings['train']:.0f} s)")
+        self.say(f"  held-out digits: {100 * summary['knn_accuracy']:.1f} % k-NN class accuracy;"
+                 f" validation pairs: {100 * summary['best_pair_accuracy']:.1f} % at the best "
+                 f"threshold, {100 * summary['pair_accuracy']:.1f} % at half the margin, "
+                 f"ROC AUC {summary['roc_auc'] or float('nan'):.3f}")
+        self.say(f"  test pairs: same class {tests['same_class']['distance']:.3f}, different "
+                 f"class {tests['different_class']['distance']:.3f} (margin {summary['margin']:g}); a "
+                 f"grayscale digit {tests['grayscale_digit']['distance']:.3f}")
+        self.say(f"report: {summary['report']}")
+
+
+def _point(values):
+    return "(" + ", ".join(f"{v:+.3f}" for v in values) + ")"
+
+
+def _tty():
+    return sys.stderr.isatty()
+
+
+def _write_json(path, document):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(document, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def settings_for(full=False, **overrides):
+    """QUICK (DemoSettings()) or FULL with the given fields replaced (None values ignored)."""
+    base = FULL if full else DemoSettings()
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
