@@ -40,10 +40,14 @@ def probe(items, timeout=600):
     CaffeRejectedError (a BadInputError) naming the item's path when Caffe aborts.
     """
     request = [[item[0], os.path.abspath(item[1]), *item[2:]] for item in items]
-    env = dict(os.environ, GLOG_minloglevel="2")
+    # The child runs in the caller's folder (Data sources and mean files may be relative
+    # to it, as for Caffe's own tool) and imports this same package through PYTHONPATH.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, GLOG_minloglevel="2",
+               PYTHONPATH=os.pathsep.join(filter(None, [package_parent,
+                                                        os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-m", __name__, json.dumps(request)],
-                            capture_output=True, text=True, env=env, timeout=timeout,
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                            capture_output=True, text=True, env=env, timeout=timeout)
     if result.returncode == 0:
         return json.loads(result.stdout.splitlines()[-1])
     started = [line[len(STARTED):] for line in result.stdout.splitlines()

@@ -161,3 +161,17 @@ def test_draw_net_pictures_the_shipped_network(tmp_path):
     assert result.returncode == 0, result.stderr
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.width > 1000    # a wide, left-to-right net
+
+
+def test_train_from_another_folder_with_relative_paths(small_pair_db, tmp_path):
+    """Run where the user stands: relative dataset and jobs folders, default network."""
+    shutil.copytree(small_pair_db, tmp_path / "siamesedb")
+    result = subprocess.run([sys.executable, "-m", "siamese_caffe.cli", "train", "siamesedb",
+                             "--epochs", "0.2", *FAST, "--jobs-dir", "myjobs"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode == 0, result.stderr[-2000:]
+    (job_dir,) = os.listdir(tmp_path / "myjobs")
+    job = jobs.Job.load(str(tmp_path / "myjobs" / job_dir))
+    assert job.info["status"] == "done"
+    assert job.last_snapshot() is not None

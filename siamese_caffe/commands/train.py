@@ -12,9 +12,11 @@ def add_arguments(parser):
 
     d = TrainSettings()
     parser.add_argument("dataset", nargs="?", help="dataset folder made by create-db")
-    parser.add_argument("-n", "--network", default=DEFAULT_NETWORK,
-                        help="the network prototxt (no data layers)")
-    parser.add_argument("--solver", default=DEFAULT_SOLVER, help="the solver template")
+    parser.add_argument("-n", "--network",
+                        help=f"the network prototxt (no data layers) (default: {DEFAULT_NETWORK} "
+                        "in the current folder, else the one shipped with siamese-caffe)")
+    parser.add_argument("--solver", help=f"the solver template (default: {DEFAULT_SOLVER} in the "
+                        "current folder, else the one shipped with siamese-caffe)")
     parser.add_argument("--epochs", type=float, default=d.epochs, help="training epochs")
     parser.add_argument("-b", "--batch-size", type=int, default=d.batch_size,
                         help="training pairs per iteration")
