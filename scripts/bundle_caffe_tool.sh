@@ -41,12 +41,17 @@ LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$prefix/
     cp -L "$path" "$out/lib/$name"
   done
 [ -e "$out/lib/ld-linux-x86-64.so.2" ] || die "no dynamic loader found in ldd's output"
+# Symbol tables are not needed to run; the C library and the loader stay untouched.
+if command -v strip >/dev/null; then
+  find "$out/bin" "$out/lib" -type f ! -name 'ld-linux*' ! -name 'libc.so*' \
+    -exec strip --strip-unneeded {} + 2>/dev/null || true
+fi
 
 cat > "$out/caffe" <<'EOF'
 #!/bin/sh
 # Runs the bundled caffe tool; see bundle_caffe_tool.sh.
 here=$(cd "$(dirname "$0")" && pwd)
-cuda=${CAFFE_CUDA_LIBS:-}
+cuda=${CAFFE_CUDA_LIBS:+:$CAFFE_CUDA_LIBS}
 if [ -z "$cuda" ]; then
   for lib in libcuda.so.1 libcudart.so.13 libcudart.so.12 libcublas.so.13 libcublas.so.12 \
              libcurand.so.10; do

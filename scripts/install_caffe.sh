@@ -56,8 +56,8 @@ options:
                         toolkit's, else the PyPI wheels nvidia-cublas/nvidia-curand of --python)
   --without-opencv      build without OpenCV (Data layers over raw Datum do not need it;
                         a much smaller set of libraries, e.g. for bundle_caffe_tool.sh)
-  --without-python-layer  build without Caffe's Python layer (libcaffe then does not link
-                        libpython; pycaffe is still built)
+  --without-python      build neither pycaffe nor the Python layer: libcaffe and the caffe
+                        tool only, not linked to libpython (for bundle_caffe_tool.sh)
   --blas NAME           BLAS library: open (OpenBLAS, default) | atlas | mkl
   --python PY           the interpreter pycaffe is built for (default: python3);
                         it must have numpy installed
@@ -86,7 +86,7 @@ while [ $# -gt 0 ]; do
     --cuda-ptx) cuda_arch_ptx=${2:?--cuda-ptx needs a value}; shift ;;
     --cuda-libs) cuda_libs=${2:?--cuda-libs needs a value}; shift ;;
     --without-opencv) use_opencv=OFF ;;
-    --without-python-layer) python_layer=OFF ;;
+    --without-python) python_layer=OFF ;;
     --blas) blas=${2:?--blas needs a value}; shift ;;
     --python) python_bin=${2:?--python needs a value}; shift ;;
     --cache-dir) cache_dir=${2:?--cache-dir needs a value}; shift ;;
@@ -113,7 +113,7 @@ python_tag=$("$python_bin" -c 'import sys; print("py%d%d" % sys.version_info[:2]
 cmake_flags() {
   # The flags that decide what is built; they are part of the cache key.
   echo "-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF"
-  echo "-DBUILD_python=ON -DBUILD_python_layer=$python_layer -Dpython_version=3"
+  echo "-DBUILD_python=$python_layer -DBUILD_python_layer=$python_layer -Dpython_version=3"
   echo "-DUSE_LMDB=ON -DUSE_LEVELDB=OFF -DUSE_OPENCV=$use_opencv -DUSE_HDF5=ON -DUSE_CUDNN=OFF -DUSE_NCCL=OFF"
   echo "-DBLAS=$blas"
   if [ "$gpu" = 1 ]; then
@@ -134,7 +134,7 @@ cache_key() {
 
 flavor=$([ "$gpu" = 1 ] && echo cuda || echo cpu)
 [ "$use_opencv" = OFF ] && flavor="$flavor-noopencv"
-[ "$python_layer" = OFF ] && flavor="$flavor-nopylayer"
+[ "$python_layer" = OFF ] && flavor="$flavor-nopython"
 prefix="$cache_dir/caffe-$flavor-$blas-$python_tag-$(cache_key)"
 
 if [ "$print_prefix" = 1 ]; then echo "$prefix"; exit 0; fi
@@ -352,6 +352,7 @@ configure_and_build() {
 smoke_test() {
   # Load the staged _caffe.so and run the staged caffe tool before publishing them.
   local root=$1
+  [ "$python_layer" = OFF ] ||
   LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$python_bin" - "$root" <<'EOF' >&2 ||
 import glob, importlib.util, sys
 so = glob.glob(sys.argv[1] + "/lib/python3/dist-packages/caffe/_caffe*.so")[0]
