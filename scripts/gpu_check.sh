@@ -63,8 +63,10 @@ logs="$work/logs"
 step "caffe tool: $caffe_cmd; logs in $logs"
 
 step "1/5 doctor"
-(cd "$root" && "$python" -m siamese_caffe.cli doctor) > "$logs/doctor.log" 2>&1 ||
-  echo "(pycaffe is not available here; the checks below use the caffe tool only)" >> "$logs/doctor.log"
+if ! (cd "$root" && "$python" -m siamese_caffe.cli doctor) > "$logs/doctor.log" 2>&1; then
+  reason=$(tail -n 1 "$logs/doctor.log")
+  echo "not available here ($reason); the checks below use the caffe tool only" > "$logs/doctor.log"
+fi
 
 step "2/5 device_query"
 "$caffe_cmd" device_query -gpu "$gpu" > "$logs/device_query.log" 2>&1 ||
