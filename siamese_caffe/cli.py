@@ -7,6 +7,7 @@ when chosen, so `--help` stays fast. Errors a user can cause print one line,
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -53,6 +54,10 @@ def main(argv=None):
     except SiameseCaffeError as err:
         print(f"siamese-caffe {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print(f"siamese-caffe {args.command}: interrupted", file=sys.stderr)
         return 130
