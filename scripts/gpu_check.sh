@@ -29,6 +29,7 @@ iterations=500
 python=${PYTHON:-python3}
 [ -x "$root/.venv/bin/python" ] && python="$root/.venv/bin/python"
 
+export GLOG_minloglevel=0   # the results are read from Caffe's INFO log lines
 die() { echo "gpu_check.sh: error: $*" >&2; exit 1; }
 step() { echo "gpu_check.sh: $*" >&2; }
 

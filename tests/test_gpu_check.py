@@ -25,7 +25,10 @@ def caffe_tool():
 
 
 def run_tool(tool, args, cwd, log):
-    result = subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    # the results are read from Caffe's INFO log lines
+    env = dict(os.environ, GLOG_minloglevel="0")
+    result = subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                            env=env)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stderr[-2000:]
