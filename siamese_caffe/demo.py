@@ -186,13 +186,17 @@ class Demo:
         return jobs.Job.load(job.path)
 
     def infer(self, job, dataset):
+        """The first held-out same-class and different-class test pairs and one grayscale digit,
+        shown in full; then how many of all the held-out test pairs fall on the right side of
+        the margin."""
         embedder = inference.Embedder(job, gpu=self.settings.gpu)
-        with open(os.path.join(self.path("mnist", "val.txt"))) as f:
+        with open(os.path.join(dataset, "dataset.json")) as f:
+            names = json.load(f)["val"]["test_images"]
+        with open(self.path("mnist", "val.txt")) as f:
             digit = self.path("mnist", f.readline().rsplit(None, 1)[0])
         results = {}
-        for kind, path in (("same_class", os.path.join(dataset, "val_test_same_class_0.png")),
-                           ("different_class",
-                            os.path.join(dataset, "val_test_different_class_0.png")),
+        for kind, path in (("same_class", os.path.join(dataset, names["same_class"][0])),
+                           ("different_class", os.path.join(dataset, names["different_class"][0])),
                            ("grayscale_digit", digit)):
             result = embedder.infer_file(path)
             results[kind] = result.as_dict()
@@ -200,7 +204,22 @@ class Demo:
                      f"{_point(result.left)} right {_point(result.right)} distance "
                      f"{result.distance:.4f} → {'same' if result.same else 'different'} "
                      f"(threshold {result.threshold:g}, margin {embedder.margin:g})")
+        results["held_out_test_pairs"] = self._margin_counts(embedder, dataset, names)
         return results
+
+    def _margin_counts(self, embedder, dataset, names):
+        """Distances of every held-out test pair, and how many sit on the margin's right side."""
+        distances = {kind: [round(embedder.infer_file(os.path.join(dataset, n)).distance, 4)
+                            for n in names[kind]] for kind in ("same_class", "different_class")}
+        margin = embedder.margin
+        counts = {"same_class_below_margin": sum(d < margin for d in distances["same_class"]),
+                  "different_class_above_margin": sum(d > margin
+                                                      for d in distances["different_class"]),
+                  "distances": distances}
+        self.say(f"      all {len(names['same_class'])} + {len(names['different_class'])} held-out "
+                 f"test pairs: {counts['same_class_below_margin']} same-class below the margin "
+                 f"{margin:g}, {counts['different_class_above_margin']} different-class above it")
+        return counts
 
     def infer_many(self, job):
         embedder = inference.Embedder(job, gpu=self.settings.gpu)
@@ -236,9 +255,14 @@ class Demo:
                  f" validation pairs: {100 * summary['best_pair_accuracy']:.1f} % at the best "
                  f"threshold, {100 * summary['pair_accuracy']:.1f} % at half the margin, "
                  f"ROC AUC {summary['roc_auc'] or float('nan'):.3f}")
+        counts = tests["held_out_test_pairs"]
         self.say(f"  test pairs: same class {tests['same_class']['distance']:.3f}, different "
-                 f"class {tests['different_class']['distance']:.3f} (margin {summary['margin']:g}); a "
-                 f"grayscale digit {tests['grayscale_digit']['distance']:.3f}")
+                 f"class {tests['different_class']['distance']:.3f} (margin {summary['margin']:g}; "
+                 f"of all held-out test pairs {counts['same_class_below_margin']}/"
+                 f"{len(counts['distances']['same_class'])} same-class below it, "
+                 f"{counts['different_class_above_margin']}/"
+                 f"{len(counts['distances']['different_class'])} different-class above); "
+                 f"a grayscale digit {tests['grayscale_digit']['distance']:.3f}")
         self.say(f"report: {summary['report']}")
 
 

@@ -56,6 +56,11 @@ def test_summary_records_settings_timings_and_figures(finished):
     tests = summary["test_images"]
     assert tests["grayscale_digit"]["left"] == tests["grayscale_digit"]["right"]
     assert tests["same_class"]["image"].endswith("val_test_same_class_0.png")
+    counts = tests["held_out_test_pairs"]
+    assert len(counts["distances"]["different_class"]) == 10
+    assert counts["different_class_above_margin"] == sum(
+        d > 1 for d in counts["distances"]["different_class"])
+    assert counts["distances"]["same_class"][0] == round(tests["same_class"]["distance"], 4)
     assert 0 <= summary["knn_accuracy"] <= 1 and 0.5 <= summary["best_pair_accuracy"] <= 1
 
 
