@@ -13,8 +13,8 @@ and WORKDIR/demo.json with the settings, the time of each step and the headline
 figures. The held-out digits are never used in training: create-db pairs
 only train.txt's digits, and evaluate measures val.txt's against them.
 
-`QUICK` is tuned to finish on a 2-core CPU within minutes with a useful
-embedding; `FULL` is DIGITS' recipe (100,000 uniform pairs, 30 epochs) for a GPU
+DemoSettings()'s defaults are tuned to finish on a 2-core CPU within minutes with
+a useful embedding; `FULL` is DIGITS' recipe (100,000 uniform pairs, 30 epochs) for a GPU
 and the full MNIST (idx files, or downloaded).
 """
 
@@ -41,7 +41,8 @@ class DemoSettings:
     val_pairs: int = 1000           # validation pairs of held-out digits (DIGITS' default count)
     positive_fraction: float = 0.5  # balanced pairs (0.3 measured the same; DIGITS' ~10 % wastes
                                     # most updates on easy different-class pairs)
-    epochs: float = 4.0             # 1,876 iterations of 64 pairs: ~3 CPU-minutes at ~170 ms each
+    epochs: float = 4.0             # 1,876 iterations of 64 pairs, ~90 ms each on one core; more
+                                    # did not help (2,813: 5-NN 91.2 %, the held-out digits plateau)
     batch_size: int = 64            # Caffe's and DIGITS' siamese batch
     solver_type: str = "Adam"       # measured after 1,252 iterations: 5-NN 92.8 % vs 86.8 % for
                                     # DIGITS' SGD at a fixed 0.01 (78.6 % with its 33 % steps)
@@ -49,7 +50,8 @@ class DemoSettings:
     lr_policy: str = "step"         # one 10x drop (the template's gamma) ...
     lr_steps: tuple = (75.0,)       # ... for the last quarter: +0.9 points of pair accuracy
     val_interval: float = 1.0       # one validation pass per epoch: the loss curve's points
-    seed: int = 1                   # one seed for data split, pairs and Caffe: repeatable figures
+    split_seed: int = 0             # prepare-mnist's default held-out split
+    seed: int = 1                   # one seed for the pairs and Caffe: repeatable figures
     gpu: str = "auto"               # a GPU when this Caffe has CUDA and one is visible
     val_fraction: float = 0.1       # built-in digits held out for validation (500 of 5000)
     source: str = "builtin"         # builtin | idx | download
@@ -74,6 +76,18 @@ def prepare_workdir(workdir, force=False):
     _write_json(os.path.join(workdir, MARKER), {"status": "running"})
 
 
+def one_blas_thread():
+    """Ask OpenBLAS for one thread, unless the user chose (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS).
+
+    Read when Caffe is first imported, so it acts when the demo runs in a fresh process.
+    LeNet's matrices are small: measured on 2 shared cores, one thread trained at ~100 ms per
+    iteration whatever the load, two at ~80 ms when the machine was idle but 110-250 ms (busy
+    waiting) when other work shared it.
+    """
+    if "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
 def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
     """Run every step into `workdir`; returns the summary also written to demo.json.
 
@@ -83,6 +97,7 @@ def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
     out = out or sys.stdout
     workdir = os.path.abspath(workdir)
     prepare_workdir(workdir, force)
+    one_blas_thread()
     demo = Demo(settings, workdir, out)
     summary = demo.run()
     _write_json(os.path.join(workdir, MARKER), summary)
@@ -125,6 +140,7 @@ class Demo:
         report = self.step(7, "evaluate", self.evaluate, job)
         total = round(time.perf_counter() - self.started, 1)
         summary = {"status": "done", "settings": asdict(s), "seconds": total,
+                   "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
                    "step_seconds": self.timings, "job": job.path, "dataset": dataset,
                    "margin": job.margin,
                    "test_images": tests,
@@ -147,7 +163,7 @@ class Demo:
             val_set = (image_sources.from_idx_folder(idx, "t10k")
                        if image_sources.has_idx_part(idx, "t10k") else None)
         done = prepare_mnist.prepare_mnist(folder, train_set, val_set,
-                                           val_fraction=s.val_fraction, seed=s.seed,
+                                           val_fraction=s.val_fraction, seed=s.split_seed,
                                            progress=_tty())
         self.say(f"      {folder}: train.txt {done['train']['images']} digits, val.txt "
                  f"{done['val']['images']} held-out digits ({train_set.description})")
@@ -186,13 +202,17 @@ class Demo:
         return jobs.Job.load(job.path)
 
     def infer(self, job, dataset):
+        """The first held-out same-class and different-class test pairs and one grayscale digit,
+        shown in full; then how many of all the held-out test pairs fall on the right side of
+        the margin."""
         embedder = inference.Embedder(job, gpu=self.settings.gpu)
-        with open(os.path.join(self.path("mnist", "val.txt"))) as f:
+        with open(os.path.join(dataset, "dataset.json")) as f:
+            names = json.load(f)["val"]["test_images"]
+        with open(self.path("mnist", "val.txt")) as f:
             digit = self.path("mnist", f.readline().rsplit(None, 1)[0])
         results = {}
-        for kind, path in (("same_class", os.path.join(dataset, "val_test_same_class_0.png")),
-                           ("different_class",
-                            os.path.join(dataset, "val_test_different_class_0.png")),
+        for kind, path in (("same_class", os.path.join(dataset, names["same_class"][0])),
+                           ("different_class", os.path.join(dataset, names["different_class"][0])),
                            ("grayscale_digit", digit)):
             result = embedder.infer_file(path)
             results[kind] = result.as_dict()
@@ -200,7 +220,22 @@ class Demo:
                      f"{_point(result.left)} right {_point(result.right)} distance "
                      f"{result.distance:.4f} → {'same' if result.same else 'different'} "
                      f"(threshold {result.threshold:g}, margin {embedder.margin:g})")
+        results["held_out_test_pairs"] = self._margin_counts(embedder, dataset, names)
         return results
+
+    def _margin_counts(self, embedder, dataset, names):
+        """Distances of every held-out test pair, and how many sit on the margin's right side."""
+        distances = {kind: [round(embedder.infer_file(os.path.join(dataset, n)).distance, 4)
+                            for n in names[kind]] for kind in ("same_class", "different_class")}
+        margin = embedder.margin
+        counts = {"same_class_below_margin": sum(d < margin for d in distances["same_class"]),
+                  "different_class_above_margin": sum(d > margin
+                                                      for d in distances["different_class"]),
+                  "distances": distances}
+        self.say(f"      all {len(names['same_class'])} + {len(names['different_class'])} held-out "
+                 f"test pairs: {counts['same_class_below_margin']} same-class below the margin "
+                 f"{margin:g}, {counts['different_class_above_margin']} different-class above it")
+        return counts
 
     def infer_many(self, job):
         embedder = inference.Embedder(job, gpu=self.settings.gpu)
@@ -236,9 +271,14 @@ class Demo:
                  f" validation pairs: {100 * summary['best_pair_accuracy']:.1f} % at the best "
                  f"threshold, {100 * summary['pair_accuracy']:.1f} % at half the margin, "
                  f"ROC AUC {summary['roc_auc'] or float('nan'):.3f}")
+        counts = tests["held_out_test_pairs"]
         self.say(f"  test pairs: same class {tests['same_class']['distance']:.3f}, different "
-                 f"class {tests['different_class']['distance']:.3f} (margin {summary['margin']:g}); a "
-                 f"grayscale digit {tests['grayscale_digit']['distance']:.3f}")
+                 f"class {tests['different_class']['distance']:.3f} (margin {summary['margin']:g}; "
+                 f"of all held-out test pairs {counts['same_class_below_margin']}/"
+                 f"{len(counts['distances']['same_class'])} same-class below it, "
+                 f"{counts['different_class_above_margin']}/"
+                 f"{len(counts['distances']['different_class'])} different-class above); "
+                 f"a grayscale digit {tests['grayscale_digit']['distance']:.3f}")
         self.say(f"report: {summary['report']}")
 
 

@@ -135,13 +135,14 @@ def plot_statistics(stats, png_path):
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.4 * rows), dpi=80, squeeze=False)
     for ax, (title, s) in zip(axes.flat, panels):
-        edges = np.asarray(s["histogram"]["edges"])
-        ax.bar(edges[:-1], s["histogram"]["counts"], width=np.diff(edges), align="edge")
+        ax.stairs(s["histogram"]["counts"], s["histogram"]["edges"], fill=True)
         ax.set_title(f"{title}\nmean {s['mean']:.3g}  std {s['std']:.3g}", fontsize=8)
         ax.tick_params(labelsize=6)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    fig.tight_layout()
+    # fixed margins: tight_layout over ~40 panels takes seconds
+    fig.subplots_adjust(left=0.04, right=0.99, top=1 - 0.5 / (2.4 * rows), bottom=0.02,
+                        hspace=0.8, wspace=0.25)
     fig.savefig(png_path)
     plt.close(fig)
 

@@ -56,6 +56,11 @@ def test_summary_records_settings_timings_and_figures(finished):
     tests = summary["test_images"]
     assert tests["grayscale_digit"]["left"] == tests["grayscale_digit"]["right"]
     assert tests["same_class"]["image"].endswith("val_test_same_class_0.png")
+    counts = tests["held_out_test_pairs"]
+    assert len(counts["distances"]["different_class"]) == 10
+    assert counts["different_class_above_margin"] == sum(
+        d > 1 for d in counts["distances"]["different_class"])
+    assert counts["distances"]["same_class"][0] == round(tests["same_class"]["distance"], 4)
     assert 0 <= summary["knn_accuracy"] <= 1 and 0.5 <= summary["best_pair_accuracy"] <= 1
 
 
@@ -103,3 +108,17 @@ def test_idx_files_replace_the_built_in_digits(tmp_path):
     with open(workdir / "mnist" / "val.txt") as f:
         lines = f.readlines()
     assert len(lines) == 100 and lines[0].split()[1] == str(digits.labels[4900])
+
+
+def test_one_blas_thread_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    demo.one_blas_thread()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    demo.one_blas_thread()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "2"
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    demo.one_blas_thread()
+    assert "OPENBLAS_NUM_THREADS" not in os.environ

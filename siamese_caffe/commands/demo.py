@@ -22,7 +22,9 @@ def add_arguments(parser):
                         help=f"share of same-class pairs (quick default {d.positive_fraction})")
     parser.add_argument("--epochs", type=float, help=f"training epochs (quick default {d.epochs:g})")
     parser.add_argument("--base-lr", type=float, help=f"learning rate (default {d.base_lr:g})")
-    parser.add_argument("--seed", type=int, help=f"seed of data and training (default {d.seed})")
+    parser.add_argument("--seed", type=int, help=f"seed of the pairs and of training (default {d.seed})")
+    parser.add_argument("--split-seed", type=int,
+                        help=f"seed of the held-out split (default {d.split_seed})")
     parser.add_argument("--gpu", help="auto, cpu or a GPU number (default auto)")
     parser.add_argument("--force", action="store_true",
                         help="replace WORKDIR even when it is not a demo folder")
@@ -34,7 +36,8 @@ def run(args):
     source = "idx" if args.idx_folder else None
     settings = demo.settings_for(full=args.full, pairs=args.pairs,
                                  positive_fraction=args.positive_fraction, epochs=args.epochs,
-                                 base_lr=args.base_lr, seed=args.seed, gpu=args.gpu,
+                                 base_lr=args.base_lr, seed=args.seed, split_seed=args.split_seed,
+                                 gpu=args.gpu,
                                  source=source, idx_folder=args.idx_folder)
     demo.run_demo(settings, args.workdir, force=args.force)
     return 0
