@@ -50,7 +50,7 @@ def parse_args():
 def lmdb_fed(job, caffe):
     """The job's solver; a step function (its data comes from the LMDB Data layers)."""
     runtime = solver.runtime_copy(prototxt.read_solver(job.solver_path), job.path)
-    return _solver_from(caffe, runtime, job.path), lambda s, i: s.step(1)
+    return solver.load_caffe_solver(caffe, runtime, job.path), lambda s, i: s.step(1)
 
 
 def memory_fed(job, caffe, user_net, batch_size):
@@ -64,7 +64,7 @@ def memory_fed(job, caffe, user_net, batch_size):
     del runtime.test_iter[:]
     runtime.ClearField("test_interval")
     runtime.ClearField("test_state")
-    caffe_solver = _solver_from(caffe, runtime, job.path)
+    caffe_solver = solver.load_caffe_solver(caffe, runtime, job.path)
     data, label = caffe_solver.net.blobs["data"].data, caffe_solver.net.blobs["label"].data
     count = len(images)
 
@@ -95,15 +95,6 @@ def load_arrays(job, caffe):
         labels = [pb2.Datum.FromString(raw).float_data[0] for _, raw in txn.cursor()]
     return ((np.stack(images) - mean).astype(np.float32),
             np.array(labels, np.float32).reshape(-1, 1, 1, 1))
-
-
-def _solver_from(caffe, param, folder):
-    path = os.path.join(folder, f"bench-solver-{os.getpid()}.prototxt")
-    prototxt.write_text(path, param)
-    try:
-        return caffe.get_solver(path)
-    finally:
-        os.remove(path)
 
 
 def torch_fed(job, caffe, batch_size):

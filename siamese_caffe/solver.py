@@ -212,3 +212,14 @@ def _batch_fits(batch, pairs, option, phase):
     if batch > pairs:
         raise BadInputError(f"{batch} pairs per batch is more than the {phase} set holds "
                             f"({pairs} pairs)", where=option)
+
+
+def load_caffe_solver(caffe, param, folder):
+    """A pycaffe solver built from SolverParameter `param`, through a temporary prototxt in
+    `folder` (pycaffe reads solvers only from files); the file is removed afterwards."""
+    path = os.path.join(folder, f".solver-runtime-{os.getpid()}.prototxt")
+    prototxt.write_text(path, param)
+    try:
+        return caffe.get_solver(path)
+    finally:
+        os.remove(path)

@@ -261,12 +261,7 @@ def validation_pass(caffe_solver, plan, loss_top, features, label):
 def _make_solver(caffe, job):
     """pycaffe's solver for the job, from an absolute-path copy of solver.prototxt."""
     runtime = solver.runtime_copy(prototxt.read_solver(job.solver_path), job.path)
-    path = os.path.join(job.path, f".solver-runtime-{os.getpid()}.prototxt")
-    prototxt.write_text(path, runtime)
-    try:
-        return caffe.get_solver(path)
-    finally:
-        os.remove(path)
+    return solver.load_caffe_solver(caffe, runtime, job.path)
 
 
 def _restore(caffe_solver, snapshot, job_dir):
