@@ -6,21 +6,27 @@
   2. memory  the same layers and solver, fed from NumPy arrays already in memory
              (Input layers; each batch copied into the blobs before the step);
   3. pytorch the same architecture (scale, slice, shared LeNet, ContrastiveLoss margin 1,
-             SGD with the same momentum and weight decay) in PyTorch on the CPU —
-             optional: skipped when torch is not installed (pip install torch==2.13.0).
+             SGD with the same momentum and weight decay) in PyTorch eager mode on the
+             CPU — optional: skipped when torch is not installed (pip install torch==2.13.0).
 
 All three use the same batch size and the same number of timed iterations, after the
 same warm-up; the configurations take turns over --rounds rounds so that a busy machine
-slows each alike; the median round is reported, and each ratio is the median of the
-per-round ratios.
+slows each alike. Reported: the median round, the spread of the rounds (min-max and
+coefficient of variation), each ratio as the median of the per-round ratios, and the
+achieved GFLOP/s (multiply-adds of the convolution and inner-product layers, forward
+and backward, counted from the net) as a fraction of the CPU's FMA peak.
+--runs N repeats the whole measurement in N fresh processes (thread placement, memory
+layout and the BLAS's start-up differ between processes, not between rounds).
 
     python bench/train.py                       # 2,000 pairs from the built-in digits
-    python bench/train.py --dataset siamesedb --batch-size 64 --iterations 40
+    python bench/train.py --runs 5 --json       # five processes; JSON for machines
 """
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,11 +35,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from siamese_caffe import (caffe_env, create_db, image_sources, jobsetup, netcheck,  # noqa: E402
-                           prototxt, solver)
+from siamese_caffe import (blasinfo, caffe_env, cpupeak, create_db, image_sources,  # noqa: E402
+                           jobsetup, netcheck, netflops, prototxt, solver)
+
+CONFIGS = ("lmdb", "memory", "pytorch")
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", help="a create-db folder (default: made from the built-in "
@@ -43,8 +51,11 @@ def parse_args():
     p.add_argument("--iterations", type=int, default=30, help="timed iterations per round")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations first")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--runs", type=int, default=1,
+                   help="repeat the measurement in this many fresh processes")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
-    return p.parse_args()
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    return p.parse_args(argv)
 
 
 def lmdb_fed(job, caffe):
@@ -107,6 +118,7 @@ def torch_fed(job, caffe, batch_size):
 
     images, labels = load_arrays(job, caffe)
     images, labels = torch.from_numpy(images), torch.from_numpy(labels.reshape(-1))
+
     def side(n):            # after conv 5x5, pool 2, conv 5x5, pool 2
         return ((n - 4) // 2 - 4) // 2
     flat = 50 * side(images.shape[2]) * side(images.shape[3])
@@ -140,27 +152,6 @@ def time_round(state, step, start, iterations):
     return time.perf_counter() - began
 
 
-def main():
-    args = parse_args()
-    caffe = caffe_env.import_caffe()
-    caffe.set_mode_cpu()
-    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        dataset = args.dataset or os.path.join(tmp, "siamesedb")
-        if not args.dataset:
-            create_db.create_db(dataset, image_sources.builtin_mnist(), count=args.pairs,
-                                val_count=100, seed=0)
-        settings = jobsetup.TrainSettings(epochs=1, batch_size=args.batch_size, seed=1, gpu="cpu")
-        job = jobsetup.create_job(dataset, settings=settings, jobs_dir=os.path.join(tmp, "jobs"))
-        user_net = prototxt.read_net(job.file("original"))
-        configs = {"lmdb": lmdb_fed(job, caffe),
-                   "memory": memory_fed(job, caffe, user_net, args.batch_size)}
-        torch_config = None if args.no_torch else torch_fed(job, caffe, args.batch_size)
-        if torch_config:
-            configs["pytorch"] = torch_config
-        report(run_rounds(configs, args), args,
-               torch_missing=not args.no_torch and torch_config is None)
-
-
 def run_rounds(configs, args):
     """{name: [pairs/s per round]}, the configurations taking turns."""
     for state, step in configs.values():
@@ -174,21 +165,120 @@ def run_rounds(configs, args):
     return rates
 
 
-def report(rates, args, torch_missing):
-    print(f"batch {args.batch_size}, {args.iterations} iterations x {args.rounds} rounds, "
-          f"CPU, {os.cpu_count()} cores")
-    median = {name: statistics.median(values) for name, values in rates.items()}
-    for name, value in median.items():
-        spread = ", ".join(f"{v:.0f}" for v in rates[name])
-        print(f"  {name:<8} {value:8.0f} pairs/s   (rounds: {spread})")
-    for name in ("lmdb", "pytorch"):
-        if name in rates:     # per-round ratios: both sides of a round saw the same load
-            ratios = [a / b for a, b in zip(rates[name], rates["memory"])]
-            print(f"  {name} / memory = {statistics.median(ratios):.3f} "
-                  f"(median of the per-round ratios; ratio of medians "
-                  f"{median[name] / median['memory']:.3f})")
-    if torch_missing:
+def measure(args):
+    """One process's measurement: rounds of pairs/s per configuration plus the facts
+    needed to read them (FLOP per pair, BLAS, threads, CPU peak), as a dict."""
+    caffe = caffe_env.import_caffe()
+    caffe.set_mode_cpu()
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        dataset = args.dataset or os.path.join(tmp, "siamesedb")
+        if not args.dataset:
+            create_db.create_db(dataset, image_sources.builtin_mnist(), count=args.pairs,
+                                val_count=100, seed=0)
+        settings = jobsetup.TrainSettings(epochs=1, batch_size=args.batch_size, seed=1, gpu="cpu")
+        job = jobsetup.create_job(dataset, settings=settings, jobs_dir=os.path.join(tmp, "jobs"))
+        user_net = prototxt.read_net(job.file("original"))
+        configs = {"lmdb": lmdb_fed(job, caffe),
+                   "memory": memory_fed(job, caffe, user_net, args.batch_size)}
+        flops = netflops.step_flops(configs["memory"][0].net)
+        torch_config = None if args.no_torch else torch_fed(job, caffe, args.batch_size)
+        if torch_config:
+            configs["pytorch"] = torch_config
+        rates = run_rounds(configs, args)
+    return {"rates": rates, "flop_per_pair": flops.per_example,
+            "torch_missing": not args.no_torch and torch_config is None,
+            "torch_threads": _torch_threads(torch_config), "blas": blasinfo.describe(caffe)}
+
+
+def _torch_threads(torch_config):
+    if not torch_config:
+        return None
+    import torch
+    return torch.get_num_threads()
+
+
+def measure_in_processes(args):
+    """measure() in args.runs fresh processes; their rounds joined, run by run."""
+    child = [sys.executable, os.path.abspath(__file__), "--json", "--runs", "1",
+             "--pairs", str(args.pairs), "--batch-size", str(args.batch_size),
+             "--iterations", str(args.iterations), "--warmup", str(args.warmup),
+             "--rounds", str(args.rounds)] + (["--dataset", args.dataset] if args.dataset else []) \
+        + (["--no-torch"] if args.no_torch else [])
+    runs = []
+    for _ in range(args.runs):
+        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+        runs.append(json.loads(out)["measurement"])
+    joined = dict(runs[0])
+    joined["rates"] = {name: [v for run in runs for v in run["rates"][name]]
+                       for name in runs[0]["rates"]}
+    joined["run_medians"] = {name: [statistics.median(run["rates"][name]) for run in runs]
+                             for name in runs[0]["rates"]}
+    return joined
+
+
+def summarize(measurement, args, peak):
+    """The figures the report prints, as a JSON-ready dict."""
+    rates = measurement["rates"]
+    gflop = measurement["flop_per_pair"] / 1e9
+    configs = {}
+    for name, values in rates.items():
+        median = statistics.median(values)
+        configs[name] = {
+            "pairs_per_s": round(median, 1), "min": round(min(values), 1),
+            "max": round(max(values), 1),
+            "cv_percent": round(100 * statistics.pstdev(values) / statistics.mean(values), 2),
+            "gflops": round(median * gflop, 2),
+            "fraction_of_peak": round(median * gflop / peak.gflops, 3),
+            "rounds": [round(v, 1) for v in values]}
+        if "run_medians" in measurement:
+            configs[name]["run_medians"] = [round(v, 1) for v in measurement["run_medians"][name]]
+    ratios = {}
+    for a, b in (("lmdb", "pytorch"), ("memory", "pytorch"), ("lmdb", "memory")):
+        if a in rates and b in rates:    # per round: both sides of a round saw the same load
+            per_round = [x / y for x, y in zip(rates[a], rates[b])]
+            ratios[f"{a}/{b}"] = {"median": round(statistics.median(per_round), 3),
+                                  "min": round(min(per_round), 3),
+                                  "max": round(max(per_round), 3)}
+    return {"batch_size": args.batch_size, "iterations": args.iterations,
+            "rounds": args.rounds, "runs": args.runs,
+            "mflop_per_pair": round(measurement["flop_per_pair"] / 1e6, 2),
+            "cpu": peak.explain(), "peak_gflops": round(peak.gflops, 1),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "torch_threads": measurement["torch_threads"], "blas": measurement["blas"],
+            "configs": configs, "ratios": ratios, "torch_missing": measurement["torch_missing"]}
+
+
+def print_report(summary):
+    s = summary
+    blas = s["blas"]
+    print(f"siamese LeNet training, batch {s['batch_size']}: {s['iterations']} iterations x "
+          f"{s['rounds']} rounds x {s['runs']} run(s)")
+    print(f"  Caffe's BLAS: {blas['name']} ({blas['threading']}); OMP_NUM_THREADS="
+          f"{s['omp_num_threads'] or 'unset'}; PyTorch threads: {s['torch_threads']}")
+    print(f"  work: {s['mflop_per_pair']:.1f} MFLOP per pair (forward + backward, both "
+          f"branches); peak: {s['cpu']}")
+    print(f"  {'':8} {'pairs/s':>8}  {'min-max':>13}  {'CV':>6}  {'GFLOP/s':>8}  {'of peak':>7}")
+    for name, c in s["configs"].items():
+        print(f"  {name:<8} {c['pairs_per_s']:8.0f}  {c['min']:6.0f}-{c['max']:<6.0f}  "
+              f"{c['cv_percent']:5.1f}%  {c['gflops']:8.1f}  {100 * c['fraction_of_peak']:6.1f}%")
+    for name, r in s["ratios"].items():
+        print(f"  {name:<15} = {r['median']:.3f}  (median of the per-round ratios; "
+              f"{r['min']:.3f}-{r['max']:.3f})")
+    if s["torch_missing"]:
         print("  pytorch: not installed (optional: pip install torch==2.13.0)")
+
+
+def main():
+    args = parse_args()
+    peak = cpupeak.detect()
+    if args.runs > 1:
+        measurement = measure_in_processes(args)
+    else:
+        measurement = measure(args)
+    if args.json:
+        print(json.dumps({"measurement": measurement, "summary": summarize(measurement, args, peak)}))
+    else:
+        print_report(summarize(measurement, args, peak))
 
 
 if __name__ == "__main__":

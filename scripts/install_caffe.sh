@@ -18,13 +18,18 @@ DSC_SHA256=c492f4893fc1ba1fb514b2d9b4763bc78dc93571ea24adc6e604eccbb93cdd64
 ORIG_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
 DEBIAN_SHA256=07cf073227494a6b07234e40cb5df91db566616593eef9baafdc4d06ad159f21
 
+# --blas mkl: Intel MKL from PyPI (mkl, mkl-include), unpacked into the cache.
+MKL_VERSION=2025.3.0
+MKL_WHEEL_SHA256=7b81f5d2e034637b187ca58666878c4e8889988a78e39e0b6ee92e846568f660
+MKL_INCLUDE_WHEEL_SHA256=8fd38f51f543ce7031cf454a199529986277eeaf5b0e6a9ff8bbe27757b017e6
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project_root=$(dirname "$here")
 patch_dir="$project_root/patches"
 
 # ---- options -----------------------------------------------------------------
 gpu=0
-blas=open
+blas=openblas-openmp
 python_bin=python3
 cache_dir="${SIAMESE_CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/siamese-caffe}"
 dsc_file=""
@@ -58,7 +63,13 @@ options:
                         a much smaller set of libraries, e.g. for bundle_caffe_tool.sh)
   --without-python      build neither pycaffe nor the Python layer: libcaffe and the caffe
                         tool only, not linked to libpython (for bundle_caffe_tool.sh)
-  --blas NAME           BLAS library: open (OpenBLAS, default) | atlas | mkl
+  --blas NAME           BLAS library (README "Performance" has the measurements):
+                          openblas-openmp   OpenBLAS, OpenMP build (default; "open" = this)
+                          openblas-pthread  OpenBLAS, pthreads build (Debian's default
+                                            OpenBLAS; Caffe's own loops then stay serial)
+                          mkl               Intel MKL $MKL_VERSION from PyPI (mkl, mkl-include)
+                          blis              BLIS, OpenMP build (Debian)
+                          atlas             ATLAS (Debian)
   --python PY           the interpreter pycaffe is built for (default: python3);
                         it must have numpy installed
   --cache-dir DIR       cache folder (default: \$SIAMESE_CAFFE_CACHE or ~/.cache/siamese-caffe)
@@ -103,19 +114,42 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-case "$blas" in open|atlas|mkl) ;; *) die "--blas must be open, atlas or mkl, not '$blas'" ;; esac
+case "$blas" in
+  open) blas=openblas-openmp ;;
+  openblas-openmp|openblas-pthread|mkl|blis|atlas) ;;
+  *) die "--blas must be openblas-openmp, openblas-pthread, mkl, blis or atlas, not '$blas'" ;;
+esac
 command -v "$python_bin" >/dev/null 2>&1 || die "--python: '$python_bin' is not an executable"
 python_bin=$(command -v "$python_bin")
 
 # ---- the cache key -------------------------------------------------------------
 python_tag=$("$python_bin" -c 'import sys; print("py%d%d" % sys.version_info[:2])')
 
+multiarch=$(gcc -print-multiarch 2>/dev/null || true)
+multiarch=${multiarch:-$(uname -m)-linux-gnu}
+
+blas_cmake_flags() {
+  # Caffe's CMake knows BLAS=open|atlas|mkl; OpenBLAS's two builds and BLIS (which
+  # has the same cblas.h interface) are chosen by pointing its OpenBLAS search at
+  # the variant's own header folder and library, so no system alternative changes.
+  local lib=/usr/lib/$multiarch inc=/usr/include/$multiarch
+  case "$blas" in
+    openblas-openmp|openblas-pthread)
+      echo "-DBLAS=open -DOpenBLAS_INCLUDE_DIR=$inc/$blas -DOpenBLAS_LIB=$lib/$blas/libopenblas.so" ;;
+    blis) echo "-DBLAS=open -DOpenBLAS_INCLUDE_DIR=$inc/blis-openmp -DOpenBLAS_LIB=$lib/blis-openmp/libblis.so" ;;
+    mkl) echo "-DBLAS=mkl -DMKL_USE_SINGLE_DYNAMIC_LIBRARY=ON" ;;   # MKL_ROOT: fetch_mkl
+    atlas) echo "-DBLAS=atlas" ;;
+  esac
+}
+
 cmake_flags() {
   # The flags that decide what is built; they are part of the cache key.
+  # USE_OPENMP: Caffe's CPU loops of patch 0003 share their work over OpenMP threads.
   echo "-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF"
   echo "-DBUILD_python=$python_layer -DBUILD_python_layer=$python_layer -Dpython_version=3"
   echo "-DUSE_LMDB=ON -DUSE_LEVELDB=OFF -DUSE_OPENCV=$use_opencv -DUSE_HDF5=ON -DUSE_CUDNN=OFF -DUSE_NCCL=OFF"
-  echo "-DBLAS=$blas"
+  echo "-DUSE_OPENMP=ON"
+  blas_cmake_flags
   if [ "$gpu" = 1 ]; then
     # CMake lists: "80 90" -> "80;90", so the value stays one word
     echo "-DCPU_ONLY=OFF -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN=${cuda_arch_bin// /;} -DCUDA_ARCH_PTX=${cuda_arch_ptx// /;}"
@@ -127,6 +161,7 @@ cmake_flags() {
 cache_key() {
   {
     echo "$CAFFE_DEBIAN_VERSION $ORIG_SHA256 $DEBIAN_SHA256 $python_tag"
+    [ "$blas" != mkl ] || echo "mkl $MKL_VERSION $MKL_WHEEL_SHA256 $MKL_INCLUDE_WHEEL_SHA256"
     cmake_flags
     for p in "$patch_dir"/*.patch; do [ -e "$p" ] && { basename "$p"; cat "$p"; }; done
   } | sha256sum | cut -c1-12
@@ -139,7 +174,7 @@ prefix="$cache_dir/caffe-$flavor-$blas-$python_tag-$(cache_key)"
 
 if [ "$print_prefix" = 1 ]; then echo "$prefix"; exit 0; fi
 
-if [ -f "$prefix/BUILD_INFO.json" ] && [ "$force" = 0 ]; then
+if [ -z "$download_only" ] && [ -f "$prefix/BUILD_INFO.json" ] && [ "$force" = 0 ]; then
   say "Caffe ($flavor, $blas) is already built for this source, patch set and flags: nothing to do."
   echo "$prefix"
   exit 0
@@ -154,9 +189,10 @@ apt_packages=(
   graphviz            # pycaffe's caffe.draw renders network pictures with it
 )
 case "$blas" in
-  open) apt_packages+=(libopenblas-dev) ;;
+  openblas-openmp|openblas-pthread) apt_packages+=("lib$blas-dev") ;;
+  blis) apt_packages+=(libblis-openmp-dev) ;;
   atlas) apt_packages+=(libatlas-base-dev) ;;
-  mkl) apt_packages+=(libmkl-dev) ;;
+  mkl) ;;             # from PyPI, see fetch_mkl
 esac
 [ -n "$dsc_file" ] || apt_packages+=(debian-archive-keyring)
 
@@ -249,6 +285,36 @@ unpack_and_patch() {
   done
 }
 
+# ---- Intel MKL from PyPI (--blas mkl) -------------------------------------------
+fetch_mkl() {
+  # Unpack the pinned mkl and mkl-include wheels into $cache_dir/mkl-$MKL_VERSION
+  # (include/, lib/ with the unversioned libmkl_rt.so CMake looks for); prints it.
+  local root="$cache_dir/mkl-$MKL_VERSION" tmp
+  if [ -f "$root/.complete" ]; then echo "$root"; return; fi
+  tmp=$(mktemp -d "$cache_dir/.mkl-XXXXXX")
+  say "fetching Intel MKL $MKL_VERSION (mkl, mkl-include) from PyPI"
+  "$python_bin" -m pip download -q --no-deps --only-binary :all: --dest "$tmp" \
+      "mkl==$MKL_VERSION" "mkl-include==$MKL_VERSION" >&2 ||
+    die "could not download mkl==$MKL_VERSION / mkl-include==$MKL_VERSION from PyPI"
+  check_sha256 "$(ls "$tmp"/mkl-"$MKL_VERSION"-*.whl)" "$MKL_WHEEL_SHA256"
+  check_sha256 "$(ls "$tmp"/mkl_include-"$MKL_VERSION"-*.whl)" "$MKL_INCLUDE_WHEEL_SHA256"
+  "$python_bin" - "$tmp" <<'EOF' >&2 || die "could not unpack the MKL wheels in $tmp"
+import glob, os, shutil, sys, zipfile
+tmp = sys.argv[1]
+for wheel in glob.glob(os.path.join(tmp, "*.whl")):
+    zipfile.ZipFile(wheel).extractall(os.path.join(tmp, "unpacked"))
+for part in ("lib", "include"):
+    for src in glob.glob(os.path.join(tmp, "unpacked", "*.data", "data", part)):
+        shutil.copytree(src, os.path.join(tmp, "root", part), dirs_exist_ok=True, symlinks=True)
+EOF
+  ln -sfn libmkl_rt.so.2 "$tmp/root/lib/libmkl_rt.so"
+  touch "$tmp/root/.complete"
+  rm -rf "$root"
+  mv "$tmp/root" "$root"
+  rm -rf "$tmp"
+  echo "$root"
+}
+
 # ---- the build -------------------------------------------------------------------
 python_cmake_flags() {
   # Point CMake at the interpreter pycaffe is built for, not Debian's libpython.
@@ -334,6 +400,7 @@ configure_and_build() {
   : > "$log"
   mapfile -t extra < <(python_cmake_flags)
   if [ "$gpu" = 1 ]; then mapfile -t -O "${#extra[@]}" extra < <(cuda_cmake_flags); fi
+  if [ "$blas" = mkl ]; then extra+=("-DMKL_ROOT=$(fetch_mkl)"); fi
   # shellcheck disable=SC2046
   cmake -S "$src" -B "$build" $(cmake_flags) "${extra[@]}" \
         -DCMAKE_INSTALL_PREFIX="$prefix" >>"$log" 2>&1 ||

@@ -49,6 +49,9 @@ def build_info(prefix):
 def import_caffe():
     """Import and return the `caffe` module, or raise CaffeNotFoundError with the fix."""
     os.environ.setdefault("GLOG_minloglevel", "2")
+    # A --blas mkl build: MKL's threads from GNU OpenMP, the runtime Caffe's own loops use
+    # (mkl_rt would otherwise look for Intel's libiomp5); no effect on other BLAS builds.
+    os.environ.setdefault("MKL_THREADING_LAYER", "GNU")
     try:
         return importlib.import_module("caffe")
     except ImportError as first_error:

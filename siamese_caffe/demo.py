@@ -76,18 +76,6 @@ def prepare_workdir(workdir, force=False):
     _write_json(os.path.join(workdir, MARKER), {"status": "running"})
 
 
-def one_blas_thread():
-    """Ask OpenBLAS for one thread, unless the user chose (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS).
-
-    Read when Caffe is first imported, so it acts when the demo runs in a fresh process.
-    LeNet's matrices are small: measured on 2 shared cores, one thread trained at ~100 ms per
-    iteration whatever the load, two at ~80 ms when the machine was idle but 110-250 ms (busy
-    waiting) when other work shared it.
-    """
-    if "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
-
-
 def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
     """Run every step into `workdir`; returns the summary also written to demo.json.
 
@@ -97,7 +85,6 @@ def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
     out = out or sys.stdout
     workdir = os.path.abspath(workdir)
     prepare_workdir(workdir, force)
-    one_blas_thread()
     demo = Demo(settings, workdir, out)
     summary = demo.run()
     _write_json(os.path.join(workdir, MARKER), summary)
@@ -140,7 +127,7 @@ class Demo:
         report = self.step(7, "evaluate", self.evaluate, job)
         total = round(time.perf_counter() - self.started, 1)
         summary = {"status": "done", "settings": asdict(s), "seconds": total,
-                   "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                    "step_seconds": self.timings, "job": job.path, "dataset": dataset,
                    "margin": job.margin,
                    "test_images": tests,

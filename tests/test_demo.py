@@ -108,17 +108,3 @@ def test_idx_files_replace_the_built_in_digits(tmp_path):
     with open(workdir / "mnist" / "val.txt") as f:
         lines = f.readlines()
     assert len(lines) == 100 and lines[0].split()[1] == str(digits.labels[4900])
-
-
-def test_one_blas_thread_unless_the_user_chose(monkeypatch):
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    demo.one_blas_thread()
-    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
-    demo.one_blas_thread()
-    assert os.environ["OPENBLAS_NUM_THREADS"] == "2"
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    demo.one_blas_thread()
-    assert "OPENBLAS_NUM_THREADS" not in os.environ

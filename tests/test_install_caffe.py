@@ -53,4 +53,15 @@ def test_unknown_blas_is_one_clear_error():
     result = run_script("--blas", "fastest")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == \
-        "install_caffe.sh: error: --blas must be open, atlas or mkl, not 'fastest'"
+        "install_caffe.sh: error: --blas must be openblas-openmp, openblas-pthread, mkl, blis " \
+        "or atlas, not 'fastest'"
+
+
+def test_each_blas_is_its_own_cache_entry_and_open_means_openblas_openmp():
+    prefixes = {blas: run_script("--print-prefix", "--blas", blas).stdout.strip()
+                for blas in ("openblas-openmp", "openblas-pthread", "mkl", "blis", "atlas", "open")}
+    assert prefixes["open"] == prefixes["openblas-openmp"] == run_script("--print-prefix").stdout.strip()
+    del prefixes["open"]
+    assert len(set(prefixes.values())) == 5
+    for blas, prefix in prefixes.items():
+        assert os.path.basename(prefix).startswith(f"caffe-cpu-{blas}-py")
