@@ -29,6 +29,16 @@ COMMANDS = {
 }
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help unless the help already says its default
+    or there is none to say (default None)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser():
     """The argparse parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -39,7 +49,7 @@ def build_parser():
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f".commands.{module_name}", __package__)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_DefaultsHelp)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from . import caffe_env
+from . import blasinfo, caffe_env
 
 BLAS_NAMES = (("libmkl_rt", "Intel MKL"), ("libopenblas", "OpenBLAS"),
               ("libblis", "BLIS"), ("libatlas", "ATLAS"), ("libcblas", "CBLAS"),
@@ -35,6 +35,15 @@ def describe_blas(libs):
             if os.path.basename(lib).startswith(stem):
                 return f"{name} ({os.path.realpath(lib)})"
     return "unknown"
+
+
+def describe_caffe_blas(caffe, libs):
+    """The BLAS Caffe's calls resolve to, with its threading: 'OpenBLAS 0.3.21 … (OpenMP)
+    — /usr/lib/…'; the first BLAS-looking mapped file when the linker cannot tell."""
+    blas = blasinfo.describe(caffe)
+    if blas["library"] is None:
+        return describe_blas(libs)
+    return f"{blas['name']} ({blas['threading']}) — {blas['library']}"
 
 
 def describe_opencv(libs):
@@ -74,7 +83,8 @@ def collect():
         "caffe_prefix": prefix,
         "source": info.get("source", "unknown"),
         "build": "CUDA" if has_cuda or str(info.get("flavor", "")).startswith("cuda") else "CPU_ONLY",
-        "blas": describe_blas(libs),
+        "blas": describe_caffe_blas(caffe, libs),
+        "cpu_threads": os.environ.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0))),
         "gpus": visible_gpus(),
         "python": sys.version.split()[0],
         "numpy": numpy.__version__,
@@ -89,6 +99,7 @@ def format_report(facts):
     gpus = ", ".join(facts["gpus"]) or "none visible"
     rows = [("Caffe", f"{facts['caffe_version']} from {facts['caffe_module']}"),
             ("source", facts["source"]), ("build", facts["build"]), ("BLAS", facts["blas"]),
+            ("CPU threads", f"{facts['cpu_threads']} (OMP_NUM_THREADS, default: all cores)"),
             ("GPU", gpus), ("Python", facts["python"]), ("NumPy", facts["numpy"]),
             ("protobuf", facts["protobuf"]), ("OpenCV", facts["opencv"]),
             ("ContrastiveLoss layer", "yes" if facts["contrastive_loss"] else "MISSING")]

@@ -27,6 +27,16 @@ def test_doctor_reports_a_cpu_only_bvlc_caffe():
     assert facts["opencv"].startswith("4.")
 
 
+def test_doctor_names_the_blas_caffe_calls_and_its_threading():
+    facts = json.loads(run_cli("doctor", "--json").stdout)
+    with open(os.path.join(facts["caffe_prefix"], "BUILD_INFO.json")) as f:
+        blas = json.load(f)["blas"]
+    if blas == "openblas-openmp":        # the default build
+        assert facts["blas"].startswith("OpenBLAS ")
+        assert "(OpenMP) — " in facts["blas"] and "/openblas-openmp/" in facts["blas"]
+    assert int(facts["cpu_threads"]) >= 1
+
+
 def test_doctor_text_report_names_where_caffe_came_from():
     result = run_cli("doctor")
     assert result.returncode == 0, result.stderr
