@@ -20,6 +20,7 @@ layout and the BLAS's start-up differ between processes, not between rounds).
 
     python bench/train.py                       # 2,000 pairs from the built-in digits
     python bench/train.py --runs 5 --json       # five processes; JSON for machines
+    python bench/train.py --caffe ~/.cache/siamese-caffe/caffe-cpu-mkl-py311-<key>
 """
 
 import argparse
@@ -53,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--runs", type=int, default=1,
                    help="repeat the measurement in this many fresh processes")
+    p.add_argument("--caffe", metavar="PREFIX",
+                   help="measure this build of scripts/install_caffe.sh (a cache entry, e.g. "
+                        "~/.cache/siamese-caffe/caffe-cpu-mkl-...) instead of the .venv's")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     return p.parse_args(argv)
@@ -204,9 +208,13 @@ def measure_in_processes(args):
              "--iterations", str(args.iterations), "--warmup", str(args.warmup),
              "--rounds", str(args.rounds)] + (["--dataset", args.dataset] if args.dataset else []) \
         + (["--no-torch"] if args.no_torch else [])
+    env = dict(os.environ)
+    if args.caffe:                      # that build's pycaffe before the .venv's link
+        env["PYTHONPATH"] = os.path.join(os.path.abspath(args.caffe), "lib", "python3",
+                                         "dist-packages")
     runs = []
     for _ in range(args.runs):
-        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(child, check=True, capture_output=True, text=True, env=env).stdout
         runs.append(json.loads(out)["measurement"])
     joined = dict(runs[0])
     joined["rates"] = {name: [v for run in runs for v in run["rates"][name]]
@@ -271,7 +279,7 @@ def print_report(summary):
 def main():
     args = parse_args()
     peak = cpupeak.detect()
-    if args.runs > 1:
+    if args.runs > 1 or args.caffe:
         measurement = measure_in_processes(args)
     else:
         measurement = measure(args)
