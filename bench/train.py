@@ -2,7 +2,7 @@
 """Training throughput, side by side in one run: pairs per second of
 
   1. lmdb    the job's own net (train_val.prototxt), fed by its two LMDB Data layers,
-             stepped by pycaffe's solver as `siamese-caffe train` does;
+             stepped by pycaffe's solver with the forward check of `siamese-caffe train`;
   2. memory  the same layers and solver, fed from NumPy arrays already in memory
              (Input layers; each batch copied into the blobs before the step);
   3. pytorch the same architecture (scale, slice, shared LeNet, ContrastiveLoss margin 1,
@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from siamese_caffe import (blasinfo, caffe_env, cpupeak, create_db, image_sources,  # noqa: E402
-                           jobsetup, netcheck, netflops, prototxt, solver)
+                           jobsetup, netcheck, netflops, prototxt, solver, training)
 
 CONFIGS = ("lmdb", "memory", "pytorch")
 
@@ -63,9 +63,13 @@ def parse_args(argv=None):
 
 
 def lmdb_fed(job, caffe):
-    """The job's solver; a step function (its data comes from the LMDB Data layers)."""
+    """The job's solver with the training loop's forward check (training.py), as
+    `siamese-caffe train` steps it on the CPU; a step function (its data comes from the
+    LMDB Data layers)."""
     runtime = solver.runtime_copy(prototxt.read_solver(job.solver_path), job.path)
-    return solver.load_caffe_solver(caffe, runtime, job.path), lambda s, i: s.step(1)
+    caffe_solver = solver.load_caffe_solver(caffe, runtime, job.path)
+    training.stop_on_nonfinite_forward(caffe_solver.net)
+    return caffe_solver, lambda s, i: s.step(1)
 
 
 def memory_fed(job, caffe, user_net, batch_size):

@@ -416,6 +416,32 @@ configure_and_build() {
     { tail -n 20 "$log" >&2; die "install failed (log: $log)"; }
 }
 
+layer_tests() {
+  # Caffe's own unit tests of the layers patch 0003 changes (convolution, deconvolution,
+  # pooling: their values and numeric gradient checks), compiled against the new libcaffe
+  # with the compiler flags CMake used for it, and run on 2 OpenMP threads. A build that
+  # fails them is never published. CPU builds only: the tests of a CUDA build need a GPU.
+  local src=$1 build=$2 log=$3 dir=$2/layer-tests flags f pids=() objects=()
+  if [ "$gpu" = 1 ]; then say "Caffe's layer tests skipped (a --gpu build's tests need a GPU)"; return 0; fi
+  mkdir -p "$dir"
+  flags=$(sed -n 's/^CXX_\(DEFINES\|INCLUDES\) = //p' "$build/src/caffe/CMakeFiles/caffe.dir/flags.make" | tr '\n' ' ')
+  say "compiling and running Caffe's convolution and pooling tests"
+  for f in gtest/gtest-all.cpp caffe/test/test_caffe_main.cpp caffe/test/test_convolution_layer.cpp \
+           caffe/test/test_deconvolution_layer.cpp caffe/test/test_pooling_layer.cpp; do
+    objects+=("$dir/$(basename "${f%.cpp}").o")
+    # shellcheck disable=SC2086
+    g++ -O2 -fopenmp -pthread $flags -I"$src/src" -c "$src/src/$f" -o "${objects[-1]}" >>"$log" 2>&1 &
+    pids+=($!)
+  done
+  for f in "${pids[@]}"; do wait "$f" || die "Caffe's layer tests did not compile (log: $log)"; done
+  g++ -fopenmp -o "$dir/layer_tests" "${objects[@]}" -L"$build/lib" -lcaffe -Wl,-rpath,"$build/lib" \
+      -lglog -lgflags -lprotobuf -lboost_system -lpthread >>"$log" 2>&1 ||
+    die "Caffe's layer tests did not link (log: $log)"
+  OMP_NUM_THREADS=2 "$dir/layer_tests" --gtest_filter='*onvolution*:*Pooling*' >>"$log" 2>&1 ||
+    { grep -E '^\[  FAILED' "$log" >&2; die "Caffe's convolution/pooling tests failed (log: $log)"; }
+  say "Caffe's convolution and pooling tests: $(grep -E '^\[  PASSED' "$log" | tail -n 1)"
+}
+
 smoke_test() {
   # Load the staged _caffe.so and run the staged caffe tool before publishing them.
   local root=$1
@@ -492,6 +518,7 @@ main() {
   fi
   rm -rf "$work/stage"
   configure_and_build "$work/src" "$work/build" "$work/stage" "$log"
+  layer_tests "$work/src" "$work/build" "$log"
   smoke_test "$work/stage$prefix"
   write_build_info "$work/stage$prefix"
   cp "$log" "$work/stage$prefix/build.log"

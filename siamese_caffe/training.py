@@ -50,6 +50,20 @@ def all_finite(blobs):
     return all(np.isfinite(blob.data).all() for blob in blobs)
 
 
+def stop_on_nonfinite_forward(net):
+    """Make every backward pass of `net` (a caffe.Net) first check the forward pass: before
+    the first layer's backward, a NaN or infinity in any blob raises NonFiniteForward (from
+    solver.step). The training loop does this on the CPU, where Caffe's max pooling writes
+    out of bounds once its inputs are NaN; it costs about 5 % of a LeNet step."""
+    blobs = list(net.blobs.values())
+    last_layer = len(net.layers) - 1
+
+    def check(layer):
+        if layer == last_layer and not all_finite(blobs):
+            raise NonFiniteForward()
+    net.before_backward(check)
+
+
 def train_job(job, resume=False, gpu=None, progress=True, out=None):
     """Train `job` (jobs.Job) to its last iteration; returns its final status.
 
@@ -116,10 +130,8 @@ class TrainingLoop:
         self.window = []
         self.bar = None
         self.progress = progress and getattr(stream, "isatty", lambda: False)()
-        self.blobs = list(caffe_solver.net.blobs.values())
-        self.last_layer = len(caffe_solver.net.layers) - 1
         if check_forward:
-            caffe_solver.net.before_backward(self._check_forward)
+            stop_on_nonfinite_forward(caffe_solver.net)
 
     def run(self):
         """Train to max_iter or until stopped; returns (status, message)."""
@@ -168,11 +180,6 @@ class TrainingLoop:
         loss = float(self.solver.net.blobs[self.loss_top].data)
         self.window.append(loss)
         return loss
-
-    def _check_forward(self, layer):
-        """Net callback before each layer's backward: stop before the first one on NaN/inf."""
-        if layer == self.last_layer and not all_finite(self.blobs):
-            raise NonFiniteForward()
 
     def _weights(self):
         return [blob for blobs in self.solver.net.params.values() for blob in blobs]

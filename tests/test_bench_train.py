@@ -1,0 +1,26 @@
+"""bench/train.py as a user runs it (tiny sizes; no test asserts a speed)."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_bench_reports_rates_flops_peak_and_the_blas(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bench", "train.py"), "--pairs", "200",
+         "--batch-size", "16", "--iterations", "2", "--warmup", "1", "--rounds", "2",
+         "--no-torch", "--json"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["mflop_per_pair"] == 26.36          # the siamese LeNet, both branches
+    assert set(summary["configs"]) == {"lmdb", "memory"}
+    for figures in summary["configs"].values():
+        assert len(figures["rounds"]) == 2 and figures["pairs_per_s"] > 0
+        assert 0 < figures["fraction_of_peak"] < 1
+    assert "lmdb/memory" in summary["ratios"]
+    assert summary["blas"]["library"] and summary["blas"]["threading"] != "unknown"
+    assert "GFLOP/s" in summary["cpu"]
