@@ -39,9 +39,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 from siamese_caffe import (blasinfo, caffe_env, cpupeak, create_db, image_sources,  # noqa: E402
                            jobsetup, netcheck, netflops, prototxt, solver, training)
 
-CONFIGS = ("lmdb", "memory", "pytorch")
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -19,8 +19,8 @@ class _DlInfo(ctypes.Structure):
                 ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
 
 
-def libcaffe_path(caffe):
-    """The libcaffe shared object the imported `caffe` module is linked to, or None."""
+def libcaffe_path():
+    """The libcaffe shared object mapped into this process (by `import caffe`), or None."""
     with open("/proc/self/maps") as f:
         for line in f:
             path = line.split()[-1]
@@ -43,12 +43,13 @@ def file_defining(library, symbol):
 
 
 def describe(caffe):
-    """{"library": path, "name": ..., "threading": ...} of the BLAS Caffe calls.
+    """{"library": path, "name": ..., "threading": ...} of the BLAS the imported `caffe`
+    module's libcaffe calls.
 
     name: OpenBLAS's openblas_get_config() (version and kernel), else the file name;
     threading: "OpenMP" / "pthreads" / "sequential" for OpenBLAS, "unknown" otherwise.
     """
-    path = libcaffe_path(caffe)
+    path = libcaffe_path()
     if path is None:
         return {"library": None, "name": "unknown", "threading": "unknown"}
     blas_file = file_defining(ctypes.CDLL(path), "cblas_sgemm")

@@ -53,8 +53,9 @@ def all_finite(blobs):
 def stop_on_nonfinite_forward(net):
     """Make every backward pass of `net` (a caffe.Net) first check the forward pass: before
     the first layer's backward, a NaN or infinity in any blob raises NonFiniteForward (from
-    solver.step). The training loop does this on the CPU, where Caffe's max pooling writes
-    out of bounds once its inputs are NaN; it costs about 5 % of a LeNet step."""
+    solver.step), before the update could spread it into the weights. The training loop
+    does this on the CPU, where Caffe's max pooling wrote out of bounds on NaN inputs (patch
+    0003 stops that; builds without it are still in use); it costs about 5 % of a LeNet step."""
     blobs = list(net.blobs.values())
     last_layer = len(net.layers) - 1
 
