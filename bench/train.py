@@ -191,6 +191,7 @@ def measure(args):
             configs["pytorch"] = torch_config
         rates = run_rounds(configs, args)
     return {"rates": rates, "flop_per_pair": flops.per_example,
+            "caffe": caffe_env.caffe_prefix(caffe),
             "torch_missing": not args.no_torch and torch_config is None,
             "torch_threads": _torch_threads(torch_config), "blas": blasinfo.describe(caffe)}
 
@@ -211,8 +212,7 @@ def measure_in_processes(args):
         + (["--no-torch"] if args.no_torch else [])
     env = dict(os.environ)
     if args.caffe:                      # that build's pycaffe before the .venv's link
-        env["PYTHONPATH"] = os.path.join(os.path.abspath(args.caffe), "lib", "python3",
-                                         "dist-packages")
+        env["PYTHONPATH"] = pycaffe_folder(args.caffe)
     runs = []
     for _ in range(args.runs):
         out = subprocess.run(child, check=True, capture_output=True, text=True, env=env).stdout
@@ -223,6 +223,16 @@ def measure_in_processes(args):
     joined["run_medians"] = {name: [statistics.median(run["rates"][name]) for run in runs]
                              for name in runs[0]["rates"]}
     return joined
+
+
+def pycaffe_folder(prefix):
+    """The folder holding `caffe/` in an install_caffe.sh cache entry; exits with one line
+    when there is none (PYTHONPATH would silently fall back to the .venv's build)."""
+    folder = os.path.join(os.path.abspath(prefix), "lib", "python3", "dist-packages")
+    if not os.path.isfile(os.path.join(folder, "caffe", "__init__.py")):
+        sys.exit(f"bench/train.py: --caffe {prefix}: no pycaffe in it "
+                 "(expected lib/python3/dist-packages/caffe, as install_caffe.sh builds)")
+    return folder
 
 
 def summarize(measurement, args, peak):
@@ -254,6 +264,7 @@ def summarize(measurement, args, peak):
             "cpu": peak.explain(), "peak_gflops": round(peak.gflops, 1),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "torch_threads": measurement["torch_threads"], "blas": measurement["blas"],
+            "caffe": measurement["caffe"],
             "configs": configs, "ratios": ratios, "torch_missing": measurement["torch_missing"]}
 
 
@@ -262,6 +273,7 @@ def print_report(summary):
     blas = s["blas"]
     print(f"siamese LeNet training, batch {s['batch_size']}: {s['iterations']} iterations x "
           f"{s['rounds']} rounds x {s['runs']} run(s)")
+    print(f"  Caffe: {s['caffe']}")
     print(f"  Caffe's BLAS: {blas['name']} ({blas['threading']}); OMP_NUM_THREADS="
           f"{s['omp_num_threads'] or 'unset'}; PyTorch threads: {s['torch_threads']}")
     print(f"  work: {s['mflop_per_pair']:.1f} MFLOP per pair (forward + backward, both "
@@ -279,6 +291,8 @@ def print_report(summary):
 
 def main():
     args = parse_args()
+    if args.caffe:
+        pycaffe_folder(args.caffe)
     peak = cpupeak.detect()
     if args.runs > 1 or args.caffe:
         measurement = measure_in_processes(args)

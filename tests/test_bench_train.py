@@ -24,3 +24,14 @@ def test_bench_reports_rates_flops_peak_and_the_blas(tmp_path):
     assert "lmdb/memory" in summary["ratios"]
     assert summary["blas"]["library"] and summary["blas"]["threading"] != "unknown"
     assert "GFLOP/s" in summary["cpu"]
+    assert os.path.isfile(os.path.join(summary["caffe"], "BUILD_INFO.json"))
+
+
+def test_a_caffe_prefix_without_pycaffe_is_one_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "train.py"),
+                             "--caffe", str(tmp_path), "--no-torch"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip() == (f"bench/train.py: --caffe {tmp_path}: no pycaffe in it "
+                                     "(expected lib/python3/dist-packages/caffe, as "
+                                     "install_caffe.sh builds)")
