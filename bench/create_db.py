@@ -28,8 +28,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from siamese_caffe import caffe_env, image_sources, mnist_idx  # noqa: E402
-from siamese_caffe.create_db import create_db  # noqa: E402
+from siamese_caffe.runtime import caffe_env  # noqa: E402
+from siamese_caffe.data import image_sources, mnist_idx  # noqa: E402
+from siamese_caffe.data.create_db import create_db  # noqa: E402
 
 
 def make_inputs(folder, list_images):

@@ -5,7 +5,7 @@
                   (predictions.infer_list, what `siamese-caffe infer-many` does);
   2. one-by-one   `siamese-caffe infer` once per image: load the deploy net, the
                   weights and the mean, decode the image, one forward pass
-                  (inference.Embedder + infer_file per image, without process start-up);
+                  (embedding.Embedder + infer_file per image, without process start-up);
   3. loaded, 1    one loaded net fed one image per forward pass (the batching alone);
   4. infer CLI    `siamese-caffe infer --job JOB IMAGE` run as a new process per image, as
                   a user without infer-many would (start-up and imports included).
@@ -30,8 +30,9 @@ import PIL.Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from siamese_caffe import (create_db, image_sources, inference, jobs, jobsetup,  # noqa: E402
-                           predictions, training)
+from siamese_caffe.data import create_db, image_sources  # noqa: E402
+from siamese_caffe.infer import embedding, predictions  # noqa: E402
+from siamese_caffe.train import jobs, jobsetup, training  # noqa: E402
 
 
 def parse_args():
@@ -44,7 +45,7 @@ def parse_args():
                    help="images for the one-by-one run (it is slow)")
     p.add_argument("--cli-images", type=int, default=5,
                    help="images for the one-process-per-image run (0: skip it)")
-    p.add_argument("--batch-size", type=int, default=inference.DEFAULT_BATCH)
+    p.add_argument("--batch-size", type=int, default=embedding.DEFAULT_BATCH)
     p.add_argument("--rounds", type=int, default=3)
     return p.parse_args()
 
@@ -78,17 +79,17 @@ def write_images(folder, count):
 
 
 def run_many(job, entries, batch_size):
-    embedder = inference.Embedder(job, batch_size=batch_size)
+    embedder = embedding.Embedder(job, batch_size=batch_size)
     predictions.infer_list(embedder, entries)
 
 
 def run_one_by_one(job, entries):
     for entry in entries:
-        inference.Embedder(job).infer_file(entry.resolved)
+        embedding.Embedder(job).infer_file(entry.resolved)
 
 
 def run_loaded_single(job, entries):
-    embedder = inference.Embedder(job)
+    embedder = embedding.Embedder(job)
     for entry in entries:
         embedder.infer_file(entry.resolved)
 

@@ -28,7 +28,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 
-from siamese_caffe import create_db, image_sources  # noqa: E402
+from siamese_caffe.data import create_db, image_sources  # noqa: E402
 
 AGREE = 1e-5
 

@@ -5,7 +5,7 @@ One workload — every 10th request an infer_many of a --list-size list, the oth
 infer_one, alternately an uploaded digit and an image_path under the data root —
 is run, side by side in one run:
 
-  1. in-process   the same inferences through one inference.Embedder, no HTTP
+  1. in-process   the same inferences through one embedding.Embedder, no HTTP
                   (what the server adds on top of the net is the difference);
   2. HTTP, 1      one client thread against the real server (waitress on 127.0.0.1);
   3. HTTP, N      --clients client threads at once.
@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.join(HERE, os.pardir, "tests"))
 import serving  # noqa: E402  (tests/serving.py: start the server, multipart client)
 from infer import tiny_job, write_images  # noqa: E402  (bench/infer.py)
 
-from siamese_caffe import inference, jobs, predictions  # noqa: E402
+from siamese_caffe.infer import embedding, predictions  # noqa: E402
+from siamese_caffe.train import jobs  # noqa: E402
 
 INFER_ONE = "/models/images/generic/infer_one.json"
 INFER_MANY = "/models/images/generic/infer_many.json"
@@ -133,7 +134,7 @@ def measure(args, url, job, folder, plan):
     """({run name: [requests/s per round]}, lost requests in all HTTP runs)."""
     reference = [send(url, job.job_id, folder, item, args.timeout) for item in plan]
     assert all(status == 200 for status, _ in reference), "the reference pass failed"
-    embedder = inference.Embedder(job)
+    embedder = embedding.Embedder(job)
     runs = {"in-process, no HTTP": None, "HTTP, 1 client": 1,
             f"HTTP, {args.clients} clients": args.clients}
     rates, missing = {name: [] for name in runs}, 0

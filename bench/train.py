@@ -36,8 +36,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from siamese_caffe import (blasinfo, caffe_env, cpupeak, create_db, image_sources,  # noqa: E402
-                           jobsetup, netcheck, netflops, prototxt, solver, training)
+from siamese_caffe.runtime import blasinfo, caffe_env, prototxt  # noqa: E402
+import cpupeak  # noqa: E402  (bench/cpupeak.py)
+import netflops  # noqa: E402  (bench/netflops.py)
+from siamese_caffe.data import create_db, image_sources  # noqa: E402
+from siamese_caffe.train import jobsetup, training  # noqa: E402
+from siamese_caffe.net import netcheck, solver  # noqa: E402
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

@@ -51,7 +51,7 @@ find_caffe() {
   # --caffe, else the caffe tool of the build pycaffe comes from, else `caffe` on PATH.
   [ -n "$caffe_cmd" ] && { echo "$caffe_cmd"; return; }
   local prefix
-  prefix=$(cd "$root" && "$python" -c 'from siamese_caffe import caffe_env as e; print(e.caffe_prefix(e.import_caffe()))' 2>/dev/null) &&
+  prefix=$(cd "$root" && "$python" -c 'from siamese_caffe.runtime import caffe_env as e; print(e.caffe_prefix(e.import_caffe()))' 2>/dev/null) &&
     [ -x "$prefix/bin/caffe" ] && { echo "$prefix/bin/caffe"; return; }
   command -v caffe || die "no caffe tool found; pass --caffe PATH"
 }

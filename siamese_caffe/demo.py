@@ -25,8 +25,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 
-from . import (clusters, create_db, evaluation, image_sources, inference, jobs, jobsetup,
-               predictions, prepare_mnist, training)
+from .infer import clusters, embedding, predictions
+from .data import create_db, image_sources, prepare_mnist
+from .evaluate import report as evaluation
+from .train import jobs, jobsetup, training
 from .errors import BadInputError
 
 MARKER = "demo.json"
@@ -156,7 +158,7 @@ class Demo:
                  f"{done['val']['images']} held-out digits ({train_set.description})")
 
     def _download(self):
-        from . import mnist_download
+        from .data import mnist_download
 
         folder = self.path("mnist-idx")
         mnist_download.download_mnist(folder, log=self.say)
@@ -192,7 +194,7 @@ class Demo:
         """The first held-out same-class and different-class test pairs and one grayscale digit,
         shown in full; then how many of all the held-out test pairs fall on the right side of
         the margin."""
-        embedder = inference.Embedder(job, gpu=self.settings.gpu)
+        embedder = embedding.Embedder(job, gpu=self.settings.gpu)
         with open(os.path.join(dataset, "dataset.json")) as f:
             names = json.load(f)["val"]["test_images"]
         with open(self.path("mnist", "val.txt")) as f:
@@ -225,7 +227,7 @@ class Demo:
         return counts
 
     def infer_many(self, job):
-        embedder = inference.Embedder(job, gpu=self.settings.gpu)
+        embedder = embedding.Embedder(job, gpu=self.settings.gpu)
         entries = predictions.read_image_list(self.path("mnist", "val.txt"))
         result = predictions.infer_list(embedder, entries,
                                         warn=lambda line: print(line, file=sys.stderr))
@@ -241,7 +243,7 @@ class Demo:
         self.say(f"      {self.path('clusters.png')}")
 
     def evaluate(self, job):
-        embedder = inference.Embedder(job, gpu=self.settings.gpu)
+        embedder = embedding.Embedder(job, gpu=self.settings.gpu)
         reference = image_sources.from_list_file(self.path("mnist", "train.txt"))
         queries = image_sources.from_list_file(self.path("mnist", "val.txt"))
         report, arrays = evaluation.evaluate(embedder, reference, queries,

@@ -25,7 +25,9 @@ SNAPSHOT_PREFIX = "snapshots/check"
 
 def prepare(folder, pairs=6400, val_pairs=640, iterations=500, batch_size=64):
     """Write the dataset and nets described above into `folder` (created)."""
-    from . import create_db, image_sources, jobsetup, prototxt
+    from .data import create_db, image_sources
+    from .train import jobsetup
+    from .runtime import prototxt
 
     os.makedirs(folder, exist_ok=True)
     dataset = os.path.join(folder, "dataset")
@@ -55,7 +57,7 @@ def _relative_sources(net, folder):
 
 def _features_net(train_val, network_info, folder):
     """TEST-phase copy of train_val without the loss, with every non-feature output silenced."""
-    from . import caffe_env, prototxt
+    from .runtime import caffe_env, prototxt
 
     caffe = caffe_env.import_caffe()
     pb2 = prototxt.caffe_pb2()
@@ -83,7 +85,7 @@ def _features_net(train_val, network_info, folder):
 
 def _gpu_solver(job_solver_path, iterations):
     """The job's solver, in GPU mode, for `iterations` iterations, snapshot at the end."""
-    from . import prototxt
+    from .runtime import prototxt
 
     solver = prototxt.read_solver(job_solver_path)
     solver.net = "train_val.prototxt"

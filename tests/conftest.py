@@ -2,7 +2,7 @@
 
 import pytest
 
-from siamese_caffe import caffe_env
+from siamese_caffe.runtime import caffe_env
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def net_from_text(caffe, tmp_path):
 def small_pair_db(tmp_path_factory):
     """A create-db folder from the built-in digits: 320 training and 96 validation pairs,
     half of them same-class (so a few dozen iterations visibly learn), seed 0."""
-    from siamese_caffe import create_db, image_sources
+    from siamese_caffe.data import create_db, image_sources
 
     folder = tmp_path_factory.mktemp("pairs") / "siamesedb"
     create_db.create_db(str(folder), image_sources.builtin_mnist(), count=320, val_count=96,
@@ -51,7 +51,7 @@ def tiny_job(small_pair_db, tmp_path_factory):
     enough to separate some classes; for the inference, evaluation and plot tests."""
     import os
 
-    from siamese_caffe import jobs, jobsetup, training
+    from siamese_caffe.train import jobs, jobsetup, training
 
     settings = jobsetup.TrainSettings(epochs=4, batch_size=32, seed=1, gpu="cpu",
                                       lr_policy="fixed", snapshot_interval=2)
@@ -69,7 +69,7 @@ def digit_pngs(tmp_path_factory):
     import numpy as np
     from PIL import Image
 
-    from siamese_caffe import image_sources
+    from siamese_caffe.data import image_sources
 
     digits = image_sources.builtin_mnist()
     folder = tmp_path_factory.mktemp("digits")

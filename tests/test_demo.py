@@ -90,7 +90,7 @@ def test_idx_files_replace_the_built_in_digits(tmp_path):
     """--idx-folder: train-* become train.txt and t10k-* the held-out val.txt."""
     import io
 
-    from siamese_caffe import image_sources, mnist_idx
+    from siamese_caffe.data import image_sources, mnist_idx
 
     digits = image_sources.builtin_mnist()
     idx = tmp_path / "idx"

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from siamese_caffe import caffe_env, doctor, gpu_check
+from siamese_caffe.runtime import caffe_env, caffe_info
+from siamese_caffe import gpu_check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,7 +75,7 @@ def test_features_that_differ_beyond_tolerance_fail_the_check(tmp_path):
 
 
 def gpu_available():
-    return bool(doctor.visible_gpus()) and doctor.collect()["build"] == "CUDA"
+    return bool(caffe_info.visible_gpus()) and caffe_info.collect()["build"] == "CUDA"
 
 
 @pytest.mark.skipif(not shutil.which("nvidia-smi"), reason="no NVIDIA GPU visible (nvidia-smi absent)")

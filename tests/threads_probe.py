@@ -9,7 +9,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from siamese_caffe import caffe_env, netcheck, prototxt  # noqa: E402
+from siamese_caffe.runtime import caffe_env, prototxt
+from siamese_caffe.net import netcheck
 
 BATCH = 16
 

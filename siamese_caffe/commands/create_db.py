@@ -45,7 +45,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import create_db, image_sources
+    from ..data import create_db, image_sources
 
     started = time.time()
     create_db.check_request(args.folder, args.count, args.val_count, args.positive_fraction,

@@ -10,8 +10,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import doctor
+    from ..runtime import caffe_info
 
-    facts = doctor.collect()
-    print(json.dumps(facts, indent=2) if args.json else doctor.format_report(facts))
+    facts = caffe_info.collect()
+    print(json.dumps(facts, indent=2) if args.json else caffe_info.format_report(facts))
     return 0 if facts["contrastive_loss"] else 1

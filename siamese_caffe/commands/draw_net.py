@@ -7,7 +7,7 @@ HELP = ("draw a network's topology as a PNG (DIGITS' 'Visualize'): a prototxt fi
 
 
 def add_arguments(parser):
-    from ..drawnet import PHASES, RANKDIRS
+    from ..net.drawnet import PHASES, RANKDIRS
 
     parser.add_argument("network", help="a network prototxt, or a job folder or id")
     parser.add_argument("-o", "--output",
@@ -21,7 +21,9 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import drawnet, jobs, prototxt
+    from ..net import drawnet
+    from ..train import jobs
+    from ..runtime import prototxt
 
     path, default_output = args.network, None
     if os.path.isdir(path) or (not os.path.exists(path) and

@@ -10,7 +10,7 @@ HELP = ("measure a trained job: validation-pair accuracy (at the threshold and t
 
 
 def add_arguments(parser):
-    from ..evaluation import DEFAULT_K
+    from ..evaluate.report import DEFAULT_K
     from .infer import add_job_arguments
 
     add_job_arguments(parser)
@@ -33,13 +33,16 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import evaluation, inference, jobs, staging
+    from ..evaluate import report as evaluation
+    from ..infer import embedding
+    from ..train import jobs
+    from ..runtime import staging
     from ..errors import BadInputError
 
     if args.k < 1:
         raise BadInputError(f"must be at least 1, got {args.k}", where="-k")
     job = jobs.Job.load(args.job, jobs_dir=args.jobs_dir)
-    embedder = inference.Embedder(job, args.snapshot, gpu=args.gpu)
+    embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)
     output = args.output or os.path.join(job.path,
                                          f"evaluation_iter_{embedder.snapshot.iteration}")
     staging.check_free(output, args.force)
@@ -58,7 +61,8 @@ def run(args):
 
 def image_sets(job, args):
     """(reference ImageSet, evaluated ImageSet): the lists given, else the dataset's sets."""
-    from .. import datasets, evaluation_sets, image_sources
+    from ..data import datasets, image_sources
+    from ..evaluate import sets
 
     progress = sys.stderr.isatty()
     given = {name: image_sources.from_list_file(path, args.image_folder, progress)
@@ -66,7 +70,7 @@ def image_sets(job, args):
     if len(given) < 2:
         folder = job.info["dataset"]["folder"]
         manifest = datasets.load_dataset(folder).manifest
-        reference, queries = evaluation_sets.dataset_image_sets(
+        reference, queries = sets.dataset_image_sets(
             manifest, os.path.join(folder, "dataset.json"))
         given.setdefault("reference", reference)
         given.setdefault("list", queries)

@@ -32,20 +32,22 @@ def add_job_arguments(parser):
 
 
 def run(args):
-    from .. import inference, jobs, staging, visualize
+    from ..infer import embedding, visualize
+    from ..train import jobs
+    from ..runtime import staging
     from ..errors import BadInputError
 
     if args.visualize and len(args.images) != 1:
         raise BadInputError("--visualize takes one image at a time", where="--visualize")
     if args.visualize:
         staging.check_free(args.visualize, args.force)
-    embedder = inference.Embedder(jobs.Job.load(args.job, jobs_dir=args.jobs_dir),
+    embedder = embedding.Embedder(jobs.Job.load(args.job, jobs_dir=args.jobs_dir),
                                   args.snapshot, gpu=args.gpu)
     results = [embedder.infer_file(path, args.threshold) for path in args.images]
     if args.visualize:
         with staging.staged_folder(args.visualize, args.force) as work:
             visualize.write_visualizations(embedder.net, work)
-            _write_json(f"{work}/inference.json", _document(embedder, results))
+            _write_json(f"{work}/embedding.json", _document(embedder, results))
     if args.json:
         print(json.dumps(_document(embedder, results), indent=2))
     else:

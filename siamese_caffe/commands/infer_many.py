@@ -9,7 +9,7 @@ HELP = ("run a trained job on every image of a list (`path [label]` per line, e.
 
 
 def add_arguments(parser):
-    from ..inference import DEFAULT_BATCH
+    from ..infer.embedding import DEFAULT_BATCH
     from .infer import add_job_arguments
 
     parser.add_argument("list", help="image list: one path per line, optionally followed by "
@@ -31,13 +31,14 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import inference, jobs, predictions
+    from ..infer import embedding, predictions
+    from ..train import jobs
     from ..errors import BadInputError
 
     if args.batch_size < 1:
         raise BadInputError(f"must be at least 1, got {args.batch_size}", where="--batch-size")
     entries = predictions.read_image_list(args.list, args.image_folder)
-    embedder = inference.Embedder(jobs.Job.load(args.job, jobs_dir=args.jobs_dir),
+    embedder = embedding.Embedder(jobs.Job.load(args.job, jobs_dir=args.jobs_dir),
                                   args.snapshot, gpu=args.gpu, batch_size=args.batch_size)
     result = predictions.infer_list(embedder, entries, strict=args.strict,
                                     warn=lambda line: print(line, file=sys.stderr),

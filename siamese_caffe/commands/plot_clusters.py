@@ -14,7 +14,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import clusters, predictions
+    from ..infer import clusters, predictions
 
     result = predictions.read_predictions(args.predictions)
     if not result.paths:

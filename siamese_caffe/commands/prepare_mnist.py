@@ -27,12 +27,13 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import image_sources, prepare_mnist, staging
+    from ..data import image_sources, prepare_mnist
+    from ..runtime import staging
 
     staging.check_free(os.path.abspath(args.folder), args.force)
     idx_folder = args.idx_folder
     if args.download:
-        from .. import mnist_download
+        from ..data import mnist_download
 
         idx_folder = os.path.abspath(args.folder).rstrip(os.sep) + "-idx"
         mnist_download.download_mnist(idx_folder, log=lambda line: print(line, file=sys.stderr))

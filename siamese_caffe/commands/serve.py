@@ -9,8 +9,8 @@ HELP = ("serve DIGITS' REST inference routes (infer_one.json, infer_many.json, "
 
 
 def add_arguments(parser):
-    from ..netcache import DEFAULT_MAX_NETS
-    from ..server import DEFAULT_MAX_UPLOAD_MB
+    from ..serve.netcache import DEFAULT_MAX_NETS
+    from ..serve.app import DEFAULT_MAX_UPLOAD_MB
 
     parser.add_argument("--jobs", default="jobs", metavar="DIR",
                         help="folder of job folders; a request's job_id names one of them")
@@ -31,7 +31,9 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import caffe_env, devices, netcache, server
+    from ..runtime import caffe_env, devices
+    from ..serve import netcache
+    from ..serve import app as server
     from ..errors import BadInputError
 
     for name in ("threads", "max_nets"):

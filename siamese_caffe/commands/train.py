@@ -8,7 +8,7 @@ HELP = ("train a siamese network on a create-db dataset with Caffe, in a new job
 
 
 def add_arguments(parser):
-    from ..jobsetup import DEFAULT_NETWORK, DEFAULT_SOLVER, TrainSettings
+    from ..train.jobsetup import DEFAULT_NETWORK, DEFAULT_SOLVER, TrainSettings
 
     d = TrainSettings()
     parser.add_argument("dataset", nargs="?", help="dataset folder made by create-db")
@@ -50,7 +50,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import jobs, jobsetup, training
+    from ..train import jobs, jobsetup, training
     from ..errors import BadInputError
 
     if bool(args.dataset) == bool(args.resume):
@@ -85,7 +85,7 @@ def run(args):
 
 def _summarise(args, job, quiet=False):
     """Print the job's outcome (a line, or JSON with --json); only the JSON when quiet."""
-    from ..trainlog import read_rows
+    from ..train.trainlog import read_rows
 
     vals = [r["loss"] for r in read_rows(job.file("train_log")) if r["phase"] == "val"]
     summary = {"job_id": job.job_id, "path": job.path, "status": job.info["status"],

@@ -1,0 +1,156 @@
+"""DIGITS image lists: one `path label` per line, images decoded to grayscale.
+
+A line is a path (it may contain spaces) followed by whitespace and an integer
+class label, as DIGITS writes train.txt / val.txt. Blank lines are skipped.
+Relative paths are resolved against `image_folder`, or else the list's folder.
+
+Colour images are converted to grayscale (PIL's ITU-R 601-2 luma, the same
+conversion DIGITS applies for a grayscale dataset) and the conversion is
+reported in the returned notes; 16-bit and float images are refused.
+"""
+
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
+
+import numpy as np
+import PIL.Image
+
+from ..errors import BadInputError
+
+# PIL modes accepted as they are, and modes converted to 8-bit grayscale.
+GRAY_MODES = {"L"}
+CONVERTIBLE_MODES = {"1", "P", "LA", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
+CHUNK_IMAGES = 1024          # images decoded per task
+PARALLEL_MIN_IMAGES = 4096   # smaller lists decode faster in this process than with a pool
+
+
+def parse_list(list_path, image_folder=None):
+    """Entries of a DIGITS list file as (paths list[str], labels (N,) int64, line numbers list[int]).
+
+    Raises BadInputError naming `list_path:line` for a line without a label or with a
+    non-integer label, and for a list with no entries.
+    """
+    try:
+        with open(list_path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInputError(f"cannot read image list ({err})", where=list_path) from None
+    base = image_folder if image_folder is not None else os.path.dirname(os.path.abspath(list_path))
+    paths, labels, numbers = [], [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        path, label = _split_line(line, f"{list_path}:{number}")
+        paths.append(path if os.path.isabs(path) else os.path.join(base, path))
+        labels.append(label)
+        numbers.append(number)
+    if not paths:
+        raise BadInputError("the image list is empty (expected lines of `path label`)",
+                            where=list_path)
+    return paths, np.asarray(labels, np.int64), numbers
+
+
+def _split_line(line, where):
+    """(path, integer label) of one list line; BadInputError when the label is missing or bad."""
+    parts = line.strip().rsplit(None, 1)
+    if len(parts) < 2:
+        raise BadInputError(f"missing label (expected `path label`, got {line.strip()!r})",
+                            where=where)
+    path, label_text = parts
+    try:
+        label = int(label_text)
+    except ValueError:
+        raise BadInputError(f"label {label_text!r} is not an integer", where=where) from None
+    if label < 0:
+        raise BadInputError(f"label {label} is negative (class labels are 0, 1, 2, ...)",
+                            where=where)
+    return path, label
+
+
+def load_gray(path, where):
+    """One image file as a (H, W) uint8 array, and whether it was converted from colour.
+
+    Raises BadInputError naming `where` (the list line) when the file is missing,
+    unreadable, corrupt or of an unsupported bit depth.
+    """
+    try:
+        with PIL.Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            if mode in GRAY_MODES:
+                return np.asarray(image), False
+            if mode in CONVERTIBLE_MODES:
+                return np.asarray(image.convert("L")), mode not in ("1", "LA")
+    except FileNotFoundError:
+        raise BadInputError(f"image not found: {path}", where=where) from None
+    except OSError as err:  # unreadable, truncated or not an image at all
+        raise BadInputError(f"cannot read image {path} ({err})", where=where) from None
+    except (ValueError, SyntaxError) as err:  # PIL's errors for some corrupt files
+        raise BadInputError(f"corrupt image {path} ({err})", where=where) from None
+    raise BadInputError(f"image {path} has mode {mode!r}; only 8-bit grayscale or colour "
+                        "images are supported", where=where)
+
+
+def load_images(paths, wheres, progress=False, workers=None):
+    """Decode every path into one (N, H, W) uint8 array, plus notes for the user.
+
+    All images must have the size of the first one; BadInputError names the line of
+    the first that does not. Lists of PARALLEL_MIN_IMAGES or more are decoded by
+    `workers` processes (default: one per CPU), in chunks, errors reported in list
+    order. progress: show a tqdm bar on stderr.
+    """
+    from tqdm import tqdm
+
+    first, _ = load_gray(paths[0], wheres[0])
+    images = np.empty((len(paths),) + first.shape, np.uint8)
+    starts = range(0, len(paths), CHUNK_IMAGES)
+    chunks = [(paths[i:i + CHUNK_IMAGES], wheres[i:i + CHUNK_IMAGES], first.shape, paths[0])
+              for i in starts]
+    workers = workers or os.cpu_count() or 1
+    converted = []
+    with _chunk_mapper(workers if len(paths) >= PARALLEL_MIN_IMAGES else 1) as mapper, \
+            tqdm(total=len(paths), desc="decoding images", unit="image",
+                 disable=not progress) as bar:
+        for start, (block, colour) in zip(starts, mapper(_decode_chunk, chunks)):
+            images[start:start + len(block)] = block
+            converted += colour
+            bar.update(len(block))
+    notes = []
+    if converted:
+        notes.append(f"converted {len(converted)} colour image(s) to grayscale "
+                     f"(first: {converted[0]})")
+    return images, notes
+
+
+@contextlib.contextmanager
+def _chunk_mapper(workers):
+    """A map function: the builtin for one worker, else a forked process pool's map."""
+    if workers <= 1:
+        yield map
+        return
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield pool.map
+
+
+def _decode_chunk(job):
+    """Decode one chunk: ((K, H, W) uint8, [paths converted from colour]).
+
+    job: (paths, wheres, expected (H, W), first path of the list).
+    """
+    paths, wheres, shape, first_path = job
+    block = np.empty((len(paths),) + tuple(shape), np.uint8)
+    converted = []
+    for i, (path, where) in enumerate(zip(paths, wheres)):
+        image, was_colour = load_gray(path, where)
+        if image.shape != tuple(shape):
+            raise BadInputError(
+                f"image {path} is {image.shape[1]}x{image.shape[0]} but the first image "
+                f"({first_path}) is {shape[1]}x{shape[0]}; all images must have one size",
+                where=where)
+        block[i] = image
+        if was_colour:
+            converted.append(path)
+    return block, converted

@@ -1,0 +1,191 @@
+"""A trained job's deploy net, loaded once, turning pairs into embeddings in batches.
+
+    embedder = Embedder(jobs.Job.load("jobs/<id>"))       # last snapshot, CPU
+    result = embedder.infer_file("val_test_same_class_0.png")
+    left, right = embedder.embed(inputs)                   # (N, 3, H, W) float32 in
+
+`Embedder` reads deploy.prototxt, the snapshot's weights and the training mean
+once; `embed` reshapes the net's input to each batch and runs forward passes.
+Inputs are mean-subtracted pairs (pair_input.subtract_mean). The two feature
+blobs (job.json network.feature_blobs, e.g. feat_left / feat_right) give the
+left and right embeddings; their L2 distance is compared with a threshold
+(default half the loss's margin) for the same / different verdict.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..runtime import caffe_env, devices
+from . import pair_input
+
+DEFAULT_BATCH = 256   # pairs per forward pass; LeNet-sized nets gain little beyond this on a CPU
+
+
+@dataclass
+class Inference:
+    """One image's result: left and right features (D,) float32, their L2 distance,
+    the threshold used and whether the image was a replicated grayscale digit."""
+
+    path: str
+    left: np.ndarray
+    right: np.ndarray
+    distance: float
+    threshold: float
+    grayscale: bool
+
+    @property
+    def same(self):
+        """The verdict: the two digits are of the same class (distance below the threshold)."""
+        return self.distance < self.threshold
+
+    def as_dict(self):
+        """JSON-ready dict (features as lists)."""
+        return {"image": self.path, "left": self.left.tolist(), "right": self.right.tolist(),
+                "distance": self.distance, "threshold": self.threshold,
+                "verdict": "same" if self.same else "different", "grayscale": self.grayscale}
+
+
+class Embedder:
+    """A job's deploy net with one snapshot's weights and the job's mean, ready for batches.
+
+    job: jobs.Job. iteration: the snapshot to load (None: the last one; BadInputError
+    when the job has none). gpu: a --gpu value ("cpu", "auto" or a number).
+    batch_size: pairs per forward pass.
+    """
+
+    def __init__(self, job, iteration=None, gpu="cpu", batch_size=DEFAULT_BATCH):
+        self.job = job
+        self.snapshot = job.snapshot(iteration)
+        self.batch_size = int(batch_size)
+        self.image_shape = tuple(job.image_shape)
+        self.mean = pair_input.read_mean(job.mean_file)
+        self.input_blob = job.info["network"].get("input_blob", "data")
+        self.feature_blobs = job.feature_blobs
+        self.margin = job.margin
+        caffe = caffe_env.import_caffe()
+        devices.set_mode(caffe, devices.choose_device(gpu))
+        self.net = caffe.Net(job.deploy_path, caffe.TEST,
+                             weights=self.snapshot.caffemodel_path)
+        self._branches_alike = None
+
+    @property
+    def default_threshold(self):
+        """Half the contrastive loss's margin (0.5 for margin 1)."""
+        return self.margin / 2
+
+    def read(self, path, where=None):
+        """One image file (or binary file object, named `where` in errors) as
+        ((3, H, W) uint8 pair, is_grayscale); see pair_input.load_pair."""
+        return pair_input.load_pair(path, self.image_shape, where)
+
+    def load(self, path, where=None):
+        """One image file (or binary file object) as (net input (3, H, W) float32,
+        is_grayscale)."""
+        pair, grayscale = self.read(path, where)
+        return pair_input.subtract_mean(pair, self.mean, grayscale), grayscale
+
+    def forward(self, inputs):
+        """One forward pass over (N, 3, H, W) float32 inputs (N ≤ any size); the net after it."""
+        blob = self.net.blobs[self.input_blob]
+        if blob.data.shape[0] != len(inputs):
+            blob.reshape(len(inputs), *self.image_shape)
+            self.net.reshape()
+        blob.data[...] = inputs
+        self.net.forward()
+        return self.net
+
+    def embed(self, inputs):
+        """Features of (N, 3, H, W) float32 inputs: (left (N, D), right (N, D)) float32,
+        computed batch_size pairs at a time."""
+        lefts, rights = [], []
+        for start in range(0, len(inputs), self.batch_size):
+            net = self.forward(inputs[start:start + self.batch_size])
+            left, right = (net.blobs[name].data for name in self.feature_blobs)
+            lefts.append(left.reshape(len(left), -1).copy())
+            rights.append(right.reshape(len(right), -1).copy())
+        if not lefts:
+            dim = int(self.job.info["network"]["feature_dim"])
+            return np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32)
+        return np.concatenate(lefts), np.concatenate(rights)
+
+    def embed_pairs(self, pairs):
+        """Features of (N, 3, H, W) uint8 BGR pairs (e.g. LMDB records): (left, right) (N, D)
+        float32; the pair mean is subtracted batch by batch."""
+        return self._embed_chunks(pairs, lambda chunk: chunk.astype(np.float32) - self.mean)
+
+    def embed_digits(self, images):
+        """Features of (N, H, W) uint8 grayscale digits: (N, D) float32, what the net gives a
+        digit replicated into both branches (whose two features are then identical).
+
+        When the two branches compute one function (checked once, `branches_alike`), the
+        digits go two to a pair — one per branch — which halves the forward passes.
+        """
+        mean = pair_input.grayscale_mean(self.mean)
+        if not self.branches_alike:
+            left, _ = self._embed_chunks(
+                images, lambda chunk: chunk[:, None].astype(np.float32) - mean)
+            return left
+        count = len(images)
+        pairs = np.empty(((count + 1) // 2,) + self.image_shape, np.uint8)
+        pairs[:, 0] = images[0::2]
+        pairs[:count // 2, 1] = images[1::2]
+        pairs[count // 2:, 1] = images[-1]
+        pairs[:, 2] = pairs[:, 0]                    # unused by the branches
+        left, right = self._embed_chunks(pairs, lambda chunk: chunk.astype(np.float32) - mean)
+        features = np.empty((count, left.shape[1]), np.float32)
+        features[0::2] = left
+        features[1::2] = right[:count // 2]
+        return features
+
+    def embed_loaded(self, pairs, grayscale):
+        """Features of images as read by `read`: (N, 3, H, W) uint8 pairs and (N,) bool
+        grayscale flags → (left, right) (N, D) float32; a grayscale digit's two are equal."""
+        grayscale = np.asarray(grayscale, bool)
+        dim = int(self.job.info["network"]["feature_dim"])
+        left = np.empty((len(pairs), dim), np.float32)
+        right = np.empty_like(left)
+        if grayscale.any():
+            left[grayscale] = right[grayscale] = self.embed_digits(pairs[grayscale, 0])
+        if (~grayscale).any():
+            left[~grayscale], right[~grayscale] = self.embed_pairs(pairs[~grayscale])
+        return left, right
+
+    @property
+    def branches_alike(self):
+        """Whether the right branch computes what the left one does (checked once on two
+        random digits): then a digit may go through either."""
+        if self._branches_alike is None:
+            rng = np.random.default_rng(0)
+            a, b = rng.integers(0, 256, (2,) + self.image_shape[1:], dtype=np.uint8)
+            mean = pair_input.grayscale_mean(self.mean)
+            inputs = np.stack([pair_input.gray_to_pair(a), np.stack([b, a, b])])
+            left, right = self.embed(inputs.astype(np.float32) - mean)
+            self._branches_alike = bool(np.allclose(left[0], right[1], rtol=1e-4, atol=1e-5)
+                                        and not np.allclose(left[0], left[1], atol=1e-6))
+        return self._branches_alike
+
+    def _embed_chunks(self, items, to_inputs):
+        """embed() over `items` batch_size at a time, each chunk made into inputs first."""
+        lefts, rights = [], []
+        for start in range(0, len(items), self.batch_size):
+            left, right = self.embed(to_inputs(items[start:start + self.batch_size]))
+            lefts.append(left)
+            rights.append(right)
+        if not lefts:
+            return self.embed(np.zeros((0,) + self.image_shape, np.float32))
+        return np.concatenate(lefts), np.concatenate(rights)
+
+    def infer_file(self, path, threshold=None):
+        """Run one image file through the net; its Inference."""
+        inputs, grayscale = self.load(path)
+        left, right = self.embed(inputs[None])
+        threshold = self.default_threshold if threshold is None else float(threshold)
+        return Inference(path, left[0], right[0], float(distance(left, right)[0]), threshold,
+                         grayscale)
+
+
+def distance(left, right):
+    """Row-wise L2 distances of (N, D) features: (N,) float64."""
+    diff = np.asarray(left, np.float64) - np.asarray(right, np.float64)
+    return np.sqrt((diff * diff).sum(axis=1))

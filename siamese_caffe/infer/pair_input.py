@@ -1,0 +1,105 @@
+"""Image files as the net's input: a pair in Caffe's BGR channel order, mean subtracted.
+
+Two kinds of file are accepted (design: "File formats"):
+
+- an RGB image is a pair picture as create-db writes its test PNGs: blue holds
+  the first digit, green the second (red is ignored by the network). It becomes
+  the CHW array [blue, green, red] — the order of the training records;
+- a grayscale image is one digit: it is replicated into all three channels, so
+  both branches see it. Its mean is the average of the mean's first two channels
+  (the mean image of the training digits, whichever side they were on), also
+  replicated: both branches then get identical input and give identical features.
+
+Pixels are uint8; other bit depths are refused. Sizes must match the job's.
+"""
+
+import numpy as np
+import PIL.Image
+
+from ..errors import BadInputError
+
+GRAY_MODES = {"L", "1", "LA"}           # one digit (alpha dropped)
+COLOUR_MODES = {"RGB", "RGBA", "RGBX", "P", "PA"}  # a pair picture (palette expanded)
+
+
+def load_pair(path, image_shape, where=None):
+    """Read one image as ((3, H, W) uint8 BGR pair, is_grayscale).
+
+    path: a file name, or a binary file object (e.g. an upload held in memory).
+    image_shape: (3, H, W) the job's net reads. where: the name errors give
+    (default: `path`). Raises BadInputError naming it when the image is missing,
+    unreadable, of another bit depth or another size; the size is checked from the
+    header, before the pixels are decoded.
+    """
+    where = path if where is None else where
+    try:
+        with PIL.Image.open(path) as image:
+            _check_size((image.height, image.width), image_shape, where)
+            image.load()
+            mode = image.mode
+            if mode in GRAY_MODES:
+                array, grayscale = np.asarray(image.convert("L")), True
+            elif mode in COLOUR_MODES:
+                array, grayscale = np.asarray(image.convert("RGB")), False
+            else:
+                raise BadInputError(f"image mode {mode!r} is not supported (8-bit grayscale "
+                                    "or RGB only)", where=where)
+    except FileNotFoundError:
+        raise BadInputError("image not found", where=where) from None
+    except PIL.UnidentifiedImageError:
+        raise BadInputError("cannot read image (not a picture format PIL knows)",
+                            where=where) from None
+    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError) as err:
+        raise BadInputError(f"cannot read image ({err})", where=where) from None
+    return (gray_to_pair(array) if grayscale else rgb_to_pair(array)), grayscale
+
+
+def rgb_to_pair(rgb):
+    """(H, W, 3) uint8 RGB picture → (3, H, W) uint8 BGR pair (channel 0 = blue = first)."""
+    return np.ascontiguousarray(rgb[..., ::-1].transpose(2, 0, 1))
+
+
+def gray_to_pair(gray):
+    """(H, W) uint8 digit → (3, H, W) uint8 with the digit in every channel."""
+    return np.ascontiguousarray(np.broadcast_to(gray, (3,) + gray.shape))
+
+
+def grayscale_mean(mean):
+    """(3, H, W) pair mean → (3, H, W) float32 with the average of channels 0 and 1 in all three."""
+    digit = (mean[0].astype(np.float64) + mean[1]) / 2
+    return np.broadcast_to(digit, mean.shape).astype(np.float32)
+
+
+def subtract_mean(pair, mean, grayscale):
+    """(3, H, W) uint8 pair → (3, H, W) float32 net input: pair − mean (the grayscale mean
+    for a replicated grayscale digit)."""
+    used = grayscale_mean(mean) if grayscale else mean
+    return pair.astype(np.float32) - used
+
+
+def read_mean(path):
+    """A BlobProto mean file → (3, H, W) float32 (BadInputError when unreadable)."""
+    from ..runtime import prototxt
+
+    blob = prototxt.caffe_pb2().BlobProto()
+    try:
+        with open(path, "rb") as f:
+            blob.ParseFromString(f.read())
+    except OSError as err:
+        raise BadInputError(f"cannot read the job's mean file ({err})", where=path) from None
+    except Exception as err:  # protobuf's DecodeError
+        raise BadInputError(f"not a BlobProto mean file ({err})", where=path) from None
+    dims = tuple(blob.shape.dim) if blob.HasField("shape") else (
+        blob.num, blob.channels, blob.height, blob.width)
+    values = np.asarray(blob.data, np.float32)
+    if values.size != int(np.prod(dims)) or values.size == 0:
+        raise BadInputError(f"holds {values.size} values for shape {dims}", where=path)
+    return values.reshape(dims[-3:])
+
+
+def _check_size(height_width, image_shape, path):
+    """BadInputError unless (H, W) equals the job's image size."""
+    want = tuple(int(v) for v in image_shape[1:])
+    if tuple(height_width) != want:
+        raise BadInputError(f"image is {height_width[1]}x{height_width[0]} pixels but the job's "
+                            f"network reads {want[1]}x{want[0]}", where=path)

@@ -1,0 +1,254 @@
+"""infer-many: every image of a list through a job's net, in batches, and the files it writes.
+
+The list is DIGITS' "image list": one image per line, a path optionally followed
+by an integer class label (`train/3/00012.png 3`, as train.txt / val.txt), blank
+lines skipped. Relative paths are resolved against `image_folder`, or the list's
+folder. Images that are missing, unreadable or of the wrong size are skipped with
+a warning and counted (as DIGITS did), or with strict=True the first one stops
+the run (BadInputError naming the list line).
+
+Two files hold the result:
+
+- predictions CSV: `path,label,grayscale,distance,left_0..left_{D-1},right_0..`
+  (path as written in the list, label empty when the line had none);
+- JSON in the shape of DIGITS' infer_many answer:
+  `{"outputs": {path: {left_blob: [D floats], right_blob: [D floats]}}}`.
+
+`read_predictions` loads either back for plot-clusters.
+"""
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import embedding
+from ..errors import BadInputError
+
+NO_LABEL = -1
+
+
+@dataclass
+class ListEntry:
+    """One list line: the path as written, the file it names, its label (None) and line."""
+
+    written: str
+    resolved: str
+    label: object
+    where: str
+
+
+@dataclass
+class Predictions:
+    """Features of a list's images, in list order (skipped images left out).
+
+    paths: list of str as written. labels: (N,) int64, NO_LABEL where absent.
+    grayscale: (N,) bool. left, right: (N, D) float32. feature_blobs: (left, right)
+    blob names. skipped: [(where, reason)] of the images left out.
+    """
+
+    paths: list
+    labels: np.ndarray
+    grayscale: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    feature_blobs: tuple = ("left", "right")
+    skipped: list = field(default_factory=list)
+
+    @property
+    def distances(self):
+        """(N,) float64 L2 distance between each image's left and right features."""
+        return embedding.distance(self.left, self.right)
+
+    @property
+    def labelled(self):
+        """Whether every image has a class label."""
+        return len(self.labels) > 0 and bool((self.labels != NO_LABEL).all())
+
+
+def read_image_list(list_path, image_folder=None):
+    """The entries of an image list (BadInputError for an unreadable or empty list)."""
+    try:
+        with open(list_path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInputError(f"cannot read image list ({err})", where=list_path) from None
+    base = image_folder or os.path.dirname(os.path.abspath(list_path))
+    entries = []
+    for number, written, label in list_lines(lines, list_path):
+        resolved = written if os.path.isabs(written) else os.path.join(base, written)
+        entries.append(ListEntry(written, resolved, label, f"{list_path}:{number}"))
+    return entries
+
+
+def list_lines(lines, where):
+    """[(line number, path as written, label or None)] of an image list's non-blank lines
+    (lines: list of str); BadInputError naming `where` when there are none."""
+    found = [(number, *_split(line.strip()))
+             for number, line in enumerate(lines, start=1) if line.strip()]
+    if not found:
+        raise BadInputError("the image list is empty (one image path per line)", where=where)
+    return found
+
+
+def _split(line):
+    """(path, label or None): a last whitespace-separated integer is the label."""
+    parts = line.rsplit(None, 1)
+    if len(parts) == 2:
+        try:
+            return parts[0], int(parts[1])
+        except ValueError:
+            pass
+    return line, None
+
+
+def infer_list(embedder, entries, strict=False, warn=None, progress=False):
+    """Run every entry's image through `embedder` (embedding.Embedder), batch by batch.
+
+    Returns Predictions. warn: callable(str) told about each skipped image.
+    progress: show a tqdm bar on stderr.
+    """
+    from tqdm import tqdm
+
+    warn = warn or (lambda message: None)
+    kept, flags, pairs, lefts, rights, skipped = [], [], [], [], [], []
+
+    def flush():
+        if pairs:
+            left, right = embedder.embed_loaded(np.stack(pairs), flags[-len(pairs):])
+            lefts.append(left)
+            rights.append(right)
+            pairs.clear()
+
+    for entry in tqdm(entries, desc="infer-many", unit="image", disable=not progress):
+        try:
+            pair, grayscale = embedder.read(entry.resolved)
+        except BadInputError as err:
+            if strict:
+                raise BadInputError(str(err), where=entry.where) from None
+            skipped.append((entry.where, str(err)))
+            warn(f"warning: {entry.where}: skipped ({err})")
+            continue
+        kept.append(entry)
+        flags.append(grayscale)
+        pairs.append(pair)
+        if len(pairs) == embedder.batch_size:
+            flush()
+    flush()
+    return _collect(embedder, kept, flags, lefts, rights, skipped)
+
+
+def _collect(embedder, kept, flags, lefts, rights, skipped):
+    dim = int(embedder.job.info["network"]["feature_dim"])
+    empty = np.zeros((0, dim), np.float32)
+    labels = np.array([NO_LABEL if e.label is None else e.label for e in kept], np.int64)
+    return Predictions([e.written for e in kept], labels, np.array(flags, bool),
+                       np.concatenate(lefts) if lefts else empty,
+                       np.concatenate(rights) if rights else empty,
+                       tuple(embedder.feature_blobs), skipped)
+
+
+def write_csv(predictions, path):
+    """The predictions CSV (written through a temporary file)."""
+    dim = predictions.left.shape[1]
+    header = (["path", "label", "grayscale", "distance"] + [f"left_{k}" for k in range(dim)]
+              + [f"right_{k}" for k in range(dim)])
+    with _replacing(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for k, written in enumerate(predictions.paths):
+            label = predictions.labels[k]
+            writer.writerow([written, "" if label == NO_LABEL else int(label),
+                             int(predictions.grayscale[k]), _num(predictions.distances[k])]
+                            + [_num(v) for v in predictions.left[k]]
+                            + [_num(v) for v in predictions.right[k]])
+
+
+def digits_json(predictions):
+    """DIGITS' infer_many answer: {"outputs": {path: {blob: [values]}}}."""
+    left_name, right_name = predictions.feature_blobs
+    return {"outputs": {p: {left_name: predictions.left[k].tolist(),
+                            right_name: predictions.right[k].tolist()}
+                        for k, p in enumerate(predictions.paths)}}
+
+
+def write_json(predictions, path):
+    """digits_json written to `path` (through a temporary file)."""
+    with _replacing(path) as tmp, open(tmp, "w") as f:
+        json.dump(digits_json(predictions), f, indent=1)
+        f.write("\n")
+
+
+def read_predictions(path):
+    """Predictions from a predictions CSV, or from a DIGITS-shaped JSON (no labels; the first
+    output blob is taken as the left features, the second as the right)."""
+    if path.lower().endswith(".json"):
+        return _read_json(path)
+    return _read_csv(path)
+
+
+def _read_csv(path):
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as err:
+        raise BadInputError(f"cannot read predictions ({err})", where=path) from None
+    if not rows or "left_0" not in rows[0] or "path" not in rows[0]:
+        raise BadInputError("not an infer-many predictions CSV (expected columns path, label, "
+                            "left_0, ...)", where=path)
+    left_cols = sorted((c for c in rows[0] if c.startswith("left_")), key=_col_index)
+    right_cols = sorted((c for c in rows[0] if c.startswith("right_")), key=_col_index)
+    try:
+        left = np.array([[float(r[c]) for c in left_cols] for r in rows], np.float32)
+        right = np.array([[float(r[c]) for c in right_cols] for r in rows], np.float32)
+        labels = np.array([int(r["label"]) if r.get("label") else NO_LABEL for r in rows],
+                          np.int64)
+    except (ValueError, TypeError) as err:
+        raise BadInputError(f"bad value in predictions ({err})", where=path) from None
+    grayscale = np.array([r.get("grayscale") == "1" for r in rows], bool)
+    return Predictions([r["path"] for r in rows], labels, grayscale, left, right)
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            outputs = json.load(f)["outputs"]
+        paths = list(outputs)
+        names = list(outputs[paths[0]]) if paths else ["left", "right"]
+        left = np.array([outputs[p][names[0]] for p in paths], np.float32).reshape(len(paths), -1)
+        right = np.array([outputs[p][names[-1]] for p in paths], np.float32).reshape(len(paths), -1)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        raise BadInputError(f"not a DIGITS infer-many JSON ({err!r})", where=path) from None
+    labels = np.full(len(paths), NO_LABEL, np.int64)
+    return Predictions(paths, labels, np.zeros(len(paths), bool), left, right,
+                       (names[0], names[-1]))
+
+
+def _col_index(name):
+    return int(name.rsplit("_", 1)[1])
+
+
+def _num(value):
+    return f"{float(value):.7g}"
+
+
+class _replacing:
+    """Context manager: a temporary path beside `path`, renamed onto it on success."""
+
+    def __init__(self, path):
+        self.path = path
+        self.tmp = f"{path}.tmp-{os.getpid()}"
+
+    def __enter__(self):
+        parent = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(parent, exist_ok=True)
+        return self.tmp
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.remove(self.tmp)
+        return False

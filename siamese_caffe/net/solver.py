@@ -1,0 +1,225 @@
+"""The solver: a training plan in epochs turned into Caffe's SolverParameter.
+
+`make_plan` converts DIGITS-style settings (epochs, batch size, validation and
+snapshot intervals in epochs) into iterations: one epoch is
+ceil(train pairs / batch size) iterations, as in DIGITS. `solver_parameter`
+fills the user's solver template (prototxt/solver.prototxt) with them. The
+job's solver.prototxt names its net and snapshot prefix relative to the job
+folder (run `caffe train -solver solver.prototxt` from there); `runtime_copy`
+makes the absolute-path copy pycaffe is given.
+"""
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+from ..runtime import prototxt
+from ..errors import BadInputError
+
+# Fields the training command works out itself; a template must leave them unset.
+DERIVED_FIELDS = ("net", "net_param", "train_net", "train_net_param", "test_net",
+                  "test_net_param", "max_iter", "test_iter", "test_interval", "snapshot",
+                  "snapshot_prefix", "solver_mode", "device_id", "random_seed", "train_state",
+                  "test_state", "test_initialization")
+SOLVER_TYPES = ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam")
+LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
+# Default --lr-steps (percent of max_iter) per policy: DIGITS' 33 % step; multistep at
+# half and three quarters; sigmoid centred on the middle of the run.
+LR_STEP_DEFAULTS = {"step": (33.0,), "multistep": (50.0, 75.0), "sigmoid": (50.0,)}
+ROWS_PER_EPOCH = 10       # train-loss rows per epoch when --display is not given
+SNAPSHOT_NAME = "snapshot"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A training schedule in iterations.
+
+    train_pairs / val_pairs: records per phase. iterations_per_epoch:
+    ceil(train_pairs / batch_size). max_iter: ceil(epochs * iterations_per_epoch).
+    test_iter: batches per validation pass (covers every validation pair once,
+    wrapping around in the last batch). test_interval / snapshot / display: in iterations.
+    """
+
+    train_pairs: int
+    val_pairs: int
+    epochs: float
+    batch_size: int
+    val_batch_size: int
+    iterations_per_epoch: int
+    max_iter: int
+    test_iter: int
+    test_interval: int
+    snapshot: int
+    display: int
+
+    def epoch(self, iteration):
+        """The epoch (float) reached after `iteration` iterations."""
+        return iteration / self.iterations_per_epoch
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def make_plan(train_pairs, val_pairs, *, epochs, batch_size, val_batch_size=None,
+              val_interval=1.0, snapshot_interval=1.0, display=None):
+    """The Plan for these settings (BadInputError naming the option that cannot work).
+
+    epochs, val_interval, snapshot_interval: in epochs (> 0). batch_size /
+    val_batch_size: pairs per iteration (val_batch_size defaults to batch_size,
+    capped at the validation set). display: iterations between train-loss rows.
+    """
+    _positive(epochs, "--epochs")
+    _positive(val_interval, "--val-interval")
+    _positive(snapshot_interval, "--snapshot-interval")
+    _batch_fits(batch_size, train_pairs, "--batch-size", "training")
+    if val_batch_size is None:
+        val_batch_size = min(batch_size, val_pairs)
+    _batch_fits(val_batch_size, val_pairs, "--val-batch-size", "validation")
+    per_epoch = math.ceil(train_pairs / batch_size)
+    if display is not None:
+        _positive(display, "--display")
+    return Plan(train_pairs=train_pairs, val_pairs=val_pairs, epochs=float(epochs),
+                batch_size=batch_size, val_batch_size=val_batch_size,
+                iterations_per_epoch=per_epoch,
+                max_iter=max(1, math.ceil(epochs * per_epoch)),
+                test_iter=math.ceil(val_pairs / val_batch_size),
+                test_interval=max(1, round(val_interval * per_epoch)),
+                snapshot=max(1, round(snapshot_interval * per_epoch)),
+                display=int(display or max(1, per_epoch // ROWS_PER_EPOCH)))
+
+
+def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=None,
+                     solver_type=None, lr_steps=None, where="solver template"):
+    """The job's SolverParameter: `template` (not modified) completed from `plan`.
+
+    seed: Caffe's random_seed. gpu: device id, or None for CPU. base_lr,
+    lr_policy, solver_type: overrides. lr_steps: percents of max_iter for the
+    step/multistep/sigmoid policies (defaults in LR_STEP_DEFAULTS). Returns
+    (SolverParameter, notes) — notes: list of adjustments made, for the user.
+    """
+    _check_template(template, where)
+    solver = type(template)()
+    solver.CopyFrom(template)
+    notes = []
+    if base_lr is not None:
+        _positive(base_lr, "--base-lr")
+        solver.base_lr = base_lr
+    if lr_policy is not None:
+        solver.lr_policy = lr_policy
+    if solver_type is not None:
+        solver.type = solver_type
+    _normalise_names(solver, where)
+    _fill_lr_steps(solver, plan, lr_steps, where)
+    if solver.type == "AdaGrad" and solver.momentum:
+        notes.append(f"momentum {solver.momentum:g} cleared: Caffe's AdaGrad takes none")
+        solver.momentum = 0
+    solver.net = "train_val.prototxt"
+    solver.snapshot_prefix = SNAPSHOT_NAME
+    solver.max_iter = plan.max_iter
+    solver.test_iter.append(plan.test_iter)
+    solver.test_interval = plan.test_interval
+    solver.test_initialization = True
+    solver.snapshot = plan.snapshot
+    if not solver.display:
+        solver.display = plan.display
+    solver.random_seed = int(seed)
+    solver.train_state.stage.append("train")
+    solver.test_state.add().stage.append("val")
+    solver.solver_mode = solver.CPU if gpu is None else solver.GPU
+    if gpu is not None:
+        solver.device_id = int(gpu)
+    return solver, notes
+
+
+def runtime_copy(solver, job_dir):
+    """A copy of the job's SolverParameter with absolute net and snapshot paths, for pycaffe.
+
+    Caffe's own testing and snapshotting are switched off in it: the training loop
+    validates and snapshots itself (to record each pass and keep only good weights).
+    """
+    copy = type(solver)()
+    copy.CopyFrom(solver)
+    copy.net = os.path.join(job_dir, solver.net)
+    copy.snapshot_prefix = os.path.join(job_dir, solver.snapshot_prefix)
+    copy.test_interval = copy.max_iter + 1
+    copy.test_initialization = False
+    copy.snapshot = 0
+    copy.snapshot_after_train = False
+    return copy
+
+
+def _check_template(template, where):
+    for field in DERIVED_FIELDS:
+        descriptor = template.DESCRIPTOR.fields_by_name[field]
+        is_set = (len(getattr(template, field)) if _is_repeated(descriptor)
+                  else template.HasField(field))
+        if is_set:
+            raise BadInputError(f"sets `{field}`, which training works out itself (from the "
+                                "epochs, batch size, intervals, seed and --gpu); remove it",
+                                where=where)
+
+
+def _is_repeated(descriptor):
+    """Whether a protobuf field is repeated (works across protobuf versions)."""
+    repeated = getattr(descriptor, "is_repeated", None)
+    if repeated is not None:
+        return repeated
+    return descriptor.label == descriptor.LABEL_REPEATED
+
+
+def _normalise_names(solver, where):
+    """Check the solver type and lr policy against Caffe's, fixing their case."""
+    types = {name.lower(): name for name in SOLVER_TYPES}
+    if solver.type.lower() not in types:
+        raise BadInputError(f"unknown solver type '{solver.type}' (Caffe has "
+                            f"{', '.join(SOLVER_TYPES)})", where=where)
+    solver.type = types[solver.type.lower()]
+    if solver.lr_policy not in LR_POLICIES:
+        raise BadInputError(f"unknown lr_policy '{solver.lr_policy}' (Caffe has "
+                            f"{', '.join(LR_POLICIES)})", where=where)
+    if not solver.base_lr > 0 and solver.type != "AdaDelta":
+        raise BadInputError("base_lr must be set and above 0", where=where)
+
+
+def _fill_lr_steps(solver, plan, lr_steps, where):
+    """Set stepsize / stepvalue from percents of max_iter unless the template set them."""
+    policy = solver.lr_policy
+    if policy not in LR_STEP_DEFAULTS:
+        return
+    percents = tuple(lr_steps) if lr_steps else LR_STEP_DEFAULTS[policy]
+    for percent in percents:
+        if not 0 < percent <= 100:
+            raise BadInputError(f"step percents must be in (0, 100], got {percent:g}",
+                                where="--lr-steps")
+    iterations = [max(1, round(plan.max_iter * p / 100)) for p in percents]
+    if policy == "multistep":
+        if not len(solver.stepvalue):
+            solver.stepvalue.extend(sorted(set(iterations)))
+    elif not solver.HasField("stepsize"):
+        solver.stepsize = iterations[0]
+    if policy in ("step", "sigmoid") and not solver.HasField("gamma"):
+        raise BadInputError(f"lr_policy '{policy}' needs `gamma`", where=where)
+
+
+def _positive(value, option):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise BadInputError(f"must be more than 0, got {value!r}", where=option)
+
+
+def _batch_fits(batch, pairs, option, phase):
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise BadInputError(f"must be a positive whole number, got {batch!r}", where=option)
+    if batch > pairs:
+        raise BadInputError(f"{batch} pairs per batch is more than the {phase} set holds "
+                            f"({pairs} pairs)", where=option)
+
+
+def load_caffe_solver(caffe, param, folder):
+    """A pycaffe solver built from SolverParameter `param`, through a temporary prototxt in
+    `folder` (pycaffe reads solvers only from files); the file is removed afterwards."""
+    path = os.path.join(folder, f".solver-runtime-{os.getpid()}.prototxt")
+    prototxt.write_text(path, param)
+    try:
+        return caffe.get_solver(path)
+    finally:
+        os.remove(path)

@@ -1,0 +1,74 @@
+"""Reading and writing Caffe's text protobuf files (prototxt).
+
+`read_net` / `read_solver` parse a file into `caffe_pb2.NetParameter` /
+`caffe_pb2.SolverParameter` with protobuf's own text parser; a syntax error
+becomes one `BadInputError` naming ``file:line``. `write_text` writes a message
+back as text (optionally under a comment header) through a temporary file, so a
+reader never sees half a file.
+"""
+
+import os
+
+from google.protobuf import text_format
+
+from . import caffe_env
+from ..errors import BadInputError
+
+
+def caffe_pb2():
+    """Caffe's generated protobuf module (imports pycaffe on first use)."""
+    caffe_env.import_caffe()
+    from caffe.proto import caffe_pb2 as module
+    return module
+
+
+def parse_text(text, message, where):
+    """Merge prototxt `text` into `message` and return it.
+
+    `where` names the source for error messages (a path, or "<string>").
+    Raises BadInputError("syntax error: ...", where="file:line").
+    """
+    try:
+        text_format.Merge(text, message)
+    except text_format.ParseError as err:
+        line = err.GetLine()
+        detail = str(err).split(" : ", 1)[-1]
+        raise BadInputError(f"syntax error: {detail}",
+                            where=f"{where}:{line}" if line else where) from None
+    return message
+
+
+def read_text(path):
+    """The text of a prototxt file; a missing or unreadable file is a BadInputError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInputError(f"cannot read: {getattr(err, 'strerror', None) or err}",
+                            where=path) from None
+
+
+def read_net(path):
+    """Parse a network prototxt file into a NetParameter (BadInputError on bad syntax)."""
+    return parse_text(read_text(path), caffe_pb2().NetParameter(), path)
+
+
+def read_solver(path):
+    """Parse a solver prototxt file into a SolverParameter (BadInputError on bad syntax)."""
+    return parse_text(read_text(path), caffe_pb2().SolverParameter(), path)
+
+
+def to_text(message):
+    """A protobuf message as prototxt text."""
+    return text_format.MessageToString(message)
+
+
+def write_text(path, message, header=None):
+    """Write `message` as prototxt to `path` atomically, under `header` comment lines."""
+    body = to_text(message)
+    if header:
+        body = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + body
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(body)
+    os.replace(tmp, path)

@@ -1,0 +1,139 @@
+"""The fields of DIGITS' inference requests, checked and turned into what the nets need.
+
+Each function takes the request's form / files (werkzeug MultiDicts) and raises
+werkzeug HTTP errors carrying DIGITS' messages where DIGITS had one:
+
+    job_id missing            400 "job_id is a required field"
+    job_id not a job          404 "Job not found"
+    no image_path/image_file  400 "must provide image_path or image_file"
+    no image_list upload      400 "image_list is a required field"
+
+Server paths go through pathguard.DataRoots (403 outside the data roots).
+Uploads are read from memory; nothing is written to disk.
+"""
+
+import io
+import math
+import os
+import re
+from dataclasses import dataclass
+
+import werkzeug.exceptions as http
+
+from ..train import jobs
+from ..infer import predictions
+from ..errors import BadInputError
+
+JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")   # a folder name, never a path
+LATEST_EPOCHS = (0.0, -1.0)   # DIGITS: snapshot_epoch 0 or -1 means the last snapshot
+
+
+def find_job(jobs_dir, form):
+    """The jobs.Job named by the `job_id` field, looked up only among jobs_dir's folders."""
+    job_id = form.get("job_id")
+    if job_id is None:
+        raise http.BadRequest("job_id is a required field")
+    return job_by_id(jobs_dir, job_id)
+
+
+def job_by_id(jobs_dir, job_id):
+    """The job folder `job_id` directly under jobs_dir (404 for anything else)."""
+    path = os.path.join(jobs_dir, job_id)
+    if not JOB_ID_RE.fullmatch(job_id) or not os.path.isfile(os.path.join(path, jobs.JOB_FILE)):
+        raise http.NotFound("Job not found")
+    try:
+        return jobs.Job.load(path)
+    except BadInputError as err:
+        raise http.InternalServerError(f"job {job_id} is unreadable ({err})") from None
+
+
+def pick_snapshot(job, form):
+    """The jobs.Snapshot asked for by `snapshot_epoch` (the last one when absent, 0 or -1)."""
+    text = (form.get("snapshot_epoch") or "").strip()
+    snapshots = job.snapshots()
+    if not snapshots:
+        raise http.Conflict(f"job {job.job_id} has no snapshot yet")
+    if not text:
+        return snapshots[-1]
+    try:
+        epoch = float(text)
+    except ValueError:
+        raise http.BadRequest(f"snapshot_epoch must be a number, got {text!r}") from None
+    if epoch in LATEST_EPOCHS:
+        return snapshots[-1]
+    for snapshot in snapshots:
+        if math.isclose(snapshot.epoch, epoch, rel_tol=1e-9, abs_tol=1e-6):
+            return snapshot
+    have = ", ".join(f"{s.epoch:g}" for s in snapshots)
+    raise http.BadRequest(f"job {job.job_id} has no snapshot at epoch {epoch:g} (have: {have})")
+
+
+def image_source(roots, form, files):
+    """(file name or in-memory file, name for messages) from `image_path` (a server path,
+    checked by `roots`) or the `image_file` upload, `image_path` first as in DIGITS."""
+    path = form.get("image_path")
+    if path:
+        return roots.resolve(path), path
+    upload = files.get("image_file")
+    if upload:
+        return io.BytesIO(upload.read()), f"image_file {upload.filename!r}"
+    raise http.BadRequest("must provide image_path or image_file")
+
+
+@dataclass
+class ImageList:
+    """An uploaded image list: entries (predictions.ListEntry, resolved to real paths
+    inside the data roots), the key each answer is given under (the path as written,
+    joined to image_folder as DIGITS did) and each entry's line number in the list."""
+
+    entries: list
+    keys: list
+    lines: list
+
+
+def image_list(roots, form, files):
+    """The ImageList of the `image_list` upload, honouring `image_folder` and
+    `num_test_images`. Every path is checked before any image is read."""
+    upload = files.get("image_list")
+    if not upload:
+        raise http.BadRequest("image_list is a required field")
+    try:
+        lines = upload.read().decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise http.BadRequest("image_list is not a UTF-8 text file") from None
+    folder_text = (form.get("image_folder") or "").strip()
+    folder = _image_folder(roots, folder_text)
+    limit = _count(form, "num_test_images")
+    found = predictions.list_lines(lines, "image_list")[:limit]
+    entries, keys = [], []
+    for number, written, label in found:
+        entries.append(predictions.ListEntry(written, roots.resolve(written, base=folder),
+                                             label, f"image_list:{number}"))
+        relative = folder_text and not os.path.isabs(written)
+        keys.append(os.path.join(folder_text, written) if relative else written)
+    return ImageList(entries, keys, [number for number, _, _ in found])
+
+
+def _image_folder(roots, text):
+    """The real folder named by `image_folder` (None when empty)."""
+    if not text:
+        return None
+    try:
+        return roots.resolve_folder(text)
+    except BadInputError:
+        raise http.BadRequest(f'image_folder "{text}" does not exist') from None
+
+
+def _count(form, name):
+    """A positive integer field, or None when absent or empty."""
+    text = (form.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise http.BadRequest(f"{name} must be a positive integer, got {text!r}")
+    return value
+

@@ -1,0 +1,118 @@
+"""Loaded nets shared by a server's request threads: one per (job, snapshot), one user at a time.
+
+A pycaffe Net is not thread-safe (a forward pass reshapes and overwrites its
+blobs), so each loaded net carries a lock; `LoadedNet.running()` holds it and
+puts the calling thread's Caffe in the server's mode (Caffe keeps its CPU/GPU
+mode per thread). Different nets run in parallel.
+
+Before a net is loaded into the server process, it is built once in a child
+Caffe with its weights (netprobe): Caffe answers a broken deploy.prototxt or a
+truncated .caffemodel by aborting the process, which must never take the server
+down. A failed load is not cached, so the next request tries again.
+
+The cache keeps the `max_nets` most recently used nets (LeNet-sized nets take a
+few MB each); a snapshot file rewritten in place is loaded afresh.
+"""
+
+import collections
+import contextlib
+import os
+import threading
+
+from ..runtime import caffe_env, devices, netprobe
+from ..infer import embedding
+from ..errors import BadInputError, SiameseCaffeError
+
+DEFAULT_MAX_NETS = 8   # jobs x snapshots kept loaded; more are reloaded on demand
+
+
+class JobNotLoadableError(SiameseCaffeError):
+    """A job's files cannot be made into a net (a server-side fault: HTTP 500)."""
+
+
+class LoadedNet:
+    """An embedding.Embedder and the lock that serialises its use."""
+
+    def __init__(self, embedder, device):
+        self.embedder = embedder
+        self.device = device
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def running(self):
+        """Hold the net for one forward pass (or a batch of them); yields the Embedder."""
+        with self.lock:
+            devices.set_mode(caffe_env.import_caffe(), self.device)
+            yield self.embedder
+
+
+class NetCache:
+    """Thread-safe map (job, snapshot) -> LoadedNet.
+
+    device: GPU id or None for the CPU (devices.choose_device). batch_size: pairs per
+    forward pass. probe: build each net in a child Caffe before loading it here.
+    """
+
+    def __init__(self, device=None, max_nets=DEFAULT_MAX_NETS,
+                 batch_size=embedding.DEFAULT_BATCH, probe=True):
+        self.device = device
+        self.max_nets = max(1, int(max_nets))
+        self.batch_size = batch_size
+        self.probe = probe
+        self._lock = threading.Lock()
+        self._slots = collections.OrderedDict()   # key -> _Slot, least recently used first
+
+    def __len__(self):
+        with self._lock:
+            return sum(1 for slot in self._slots.values() if slot.net is not None)
+
+    def get(self, job, snapshot):
+        """The LoadedNet of `job` (jobs.Job) with `snapshot` (jobs.Snapshot), loading it
+        on first use; JobNotLoadableError when the job's files cannot be loaded."""
+        slot = self._slot(_key(job, snapshot))
+        with slot.loading:
+            if slot.net is None:
+                slot.net = LoadedNet(self._load(job, snapshot), self.device)
+            return slot.net
+
+    def _slot(self, key):
+        with self._lock:
+            slot = self._slots.pop(key, None) or _Slot()
+            self._slots[key] = slot
+            while len(self._slots) > self.max_nets:
+                self._slots.popitem(last=False)   # threads using it keep their reference
+            return slot
+
+    def _load(self, job, snapshot):
+        gpu = "cpu" if self.device is None else str(self.device)
+        try:
+            if self.probe:
+                netprobe.probe([("net", job.deploy_path, "test", [],
+                                 snapshot.caffemodel_path)])
+            return embedding.Embedder(job, snapshot.iteration, gpu=gpu,
+                                      batch_size=self.batch_size)
+        except (BadInputError, OSError, KeyError, ValueError) as err:
+            self._forget(_key(job, snapshot))
+            raise JobNotLoadableError(f"job {job.job_id}, snapshot {snapshot.iteration}: "
+                                      f"cannot load its net ({err})") from None
+
+    def _forget(self, key):
+        with self._lock:
+            self._slots.pop(key, None)
+
+
+class _Slot:
+    """One cache entry: its LoadedNet once loaded, and the lock held while loading it."""
+
+    def __init__(self):
+        self.loading = threading.Lock()
+        self.net = None
+
+
+def _key(job, snapshot):
+    """Cache key: the weights file and its modification time (a rewritten file is new)."""
+    try:
+        stamp = os.stat(snapshot.caffemodel_path).st_mtime_ns
+    except OSError:
+        stamp = None
+    return (job.path, snapshot.iteration, snapshot.caffemodel_path, stamp)

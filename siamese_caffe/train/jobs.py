@@ -1,0 +1,187 @@
+"""Training job folders: their layout, their ids, and a loader for later steps.
+
+A job lives in ``jobs/<job_id>/`` (job ids as DIGITS made them,
+``20151203-082705-7ad6``: date, time, 4 hex digits) and holds:
+
+    original.prototxt        the user's network, byte for byte as given
+    train_val.prototxt       it behind the Data layers of both phases (wrap.py)
+    deploy.prototxt          it for inference: Input `data` 1 x 3 x H x W, no label, no loss
+    solver.prototxt          the solver; `net` and `snapshot_prefix` relative to the job folder
+    snapshot_iter_N.caffemodel / .solverstate   weights and solver state after N iterations
+    caffe_output.log         Caffe's own log (glog) of the training
+    train_log.csv            one row per display interval (phase "train") and per
+                             validation pass (phase "val"), see trainlog.py
+    loss.png                 train and val loss against epochs
+    network.png              the picture of train_val.prototxt (TRAIN phase)
+    job.json                 the facts below
+
+job.json (JSON object):
+
+    job_id, created (ISO time), status ("created" | "running" | "done" |
+    "interrupted" | "diverged" | "failed"), message (why it stopped, or null), pid,
+    dataset   {folder, mean_file, image_shape [3, H, W], train_pairs, val_pairs}
+    network   {source (path given), feature_blobs [left, right], feature_dim,
+               margin, legacy_loss, loss_layer, loss_top, input_blob "data",
+               label_blob "label", shared_layers [[left, right], ...]}
+    plan      solver.Plan as a dict (epochs, batch sizes, iterations_per_epoch, max_iter, ...)
+    settings  the options training ran with (solver type, base_lr, lr_policy, seed, mode, ...)
+    snapshots [{iteration, epoch, caffemodel, solverstate}] (file names in the job folder)
+    iteration the iteration of the last snapshot (where --resume continues)
+
+Paths in `dataset` are absolute; everything else is relative to the job folder.
+`Job.load` reads a job for infer / evaluate / plot steps: `Job.load("jobs/<id>")`
+or `Job.load("<id>", jobs_dir="jobs")`, then `job.deploy_path`, `job.mean_file`,
+`job.last_snapshot().caffemodel_path`, ...
+"""
+
+import datetime
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+
+from ..errors import BadInputError
+
+JOB_FILE = "job.json"
+FILES = {"original": "original.prototxt", "train_val": "train_val.prototxt",
+         "deploy": "deploy.prototxt", "solver": "solver.prototxt",
+         "caffe_log": "caffe_output.log", "train_log": "train_log.csv",
+         "loss_plot": "loss.png", "network_plot": "network.png"}
+SNAPSHOT_RE = re.compile(r"^snapshot_iter_(\d+)\.caffemodel$")
+DEFAULT_JOBS_DIR = "jobs"
+
+
+def new_job_id(now=None):
+    """A DIGITS-style job id, e.g. '20151203-082705-7ad6' (local time + 4 random hex digits)."""
+    now = now or datetime.datetime.now()
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One saved state: after `iteration` iterations (`epoch` epochs).
+
+    caffemodel_path: absolute path of the weights. solverstate_path: absolute
+    path of the solver state, or None when that file is absent.
+    """
+
+    iteration: int
+    epoch: float
+    caffemodel_path: str
+    solverstate_path: str
+
+    def as_record(self):
+        """The job.json entry (file names relative to the job folder)."""
+        return {"iteration": self.iteration, "epoch": round(self.epoch, 6),
+                "caffemodel": os.path.basename(self.caffemodel_path),
+                "solverstate": (os.path.basename(self.solverstate_path)
+                                if self.solverstate_path else None)}
+
+
+class Job:
+    """A job folder and its job.json (`info`, a dict)."""
+
+    def __init__(self, path, info):
+        self.path = os.path.abspath(path)
+        self.info = info
+
+    @classmethod
+    def load(cls, where, jobs_dir=DEFAULT_JOBS_DIR):
+        """The job at folder `where`, or with id `where` under `jobs_dir` (BadInputError)."""
+        path = where if os.path.isdir(where) else os.path.join(jobs_dir, where)
+        job_file = os.path.join(path, JOB_FILE)
+        try:
+            with open(job_file) as f:
+                info = json.load(f)
+        except FileNotFoundError:
+            raise BadInputError("not a training job (no job.json)", where=where) from None
+        except (OSError, ValueError) as err:
+            raise BadInputError(f"unreadable ({err})", where=job_file) from None
+        return cls(path, info)
+
+    @property
+    def job_id(self):
+        return self.info.get("job_id", os.path.basename(self.path))
+
+    def file(self, key):
+        """Absolute path of one of FILES ('deploy', 'train_log', ...)."""
+        return os.path.join(self.path, FILES[key])
+
+    @property
+    def deploy_path(self):
+        return self.file("deploy")
+
+    @property
+    def train_val_path(self):
+        return self.file("train_val")
+
+    @property
+    def solver_path(self):
+        return self.file("solver")
+
+    @property
+    def mean_file(self):
+        """Absolute path of the training mean (BlobProto 1 x 3 x H x W) inference subtracts."""
+        return self.info["dataset"]["mean_file"]
+
+    @property
+    def image_shape(self):
+        """(3, H, W) of the pairs the net reads."""
+        return tuple(self.info["dataset"]["image_shape"])
+
+    @property
+    def feature_blobs(self):
+        """(left, right) names of the deploy net's embedding blobs.
+
+        Read them as net.blobs[name].data after net.forward(): they are usually, but not
+        always, outputs (a user's extra layer may consume them).
+        """
+        return tuple(self.info["network"]["feature_blobs"])
+
+    @property
+    def margin(self):
+        return float(self.info["network"]["margin"])
+
+    def snapshots(self):
+        """Snapshots found in the folder, by iteration (a .caffemodel is required)."""
+        per_epoch = self.info.get("plan", {}).get("iterations_per_epoch") or 1
+        found = []
+        for name in os.listdir(self.path):
+            match = SNAPSHOT_RE.match(name)
+            if not match:
+                continue
+            iteration = int(match.group(1))
+            state = os.path.join(self.path, f"snapshot_iter_{iteration}.solverstate")
+            found.append(Snapshot(iteration, iteration / per_epoch,
+                                  os.path.join(self.path, name),
+                                  state if os.path.isfile(state) else None))
+        return sorted(found, key=lambda s: s.iteration)
+
+    def last_snapshot(self, resumable=False):
+        """The latest snapshot (with a .solverstate when `resumable`); BadInputError if none."""
+        candidates = [s for s in self.snapshots() if s.solverstate_path or not resumable]
+        if not candidates:
+            raise BadInputError("the job has no snapshot yet", where=self.path)
+        return candidates[-1]
+
+    def snapshot(self, iteration=None):
+        """The snapshot after `iteration` iterations (the last one when None)."""
+        if iteration is None:
+            return self.last_snapshot()
+        for snap in self.snapshots():
+            if snap.iteration == iteration:
+                return snap
+        have = ", ".join(str(s.iteration) for s in self.snapshots()) or "none"
+        raise BadInputError(f"no snapshot at iteration {iteration} (have: {have})",
+                            where=self.path)
+
+    def save(self):
+        """Write job.json atomically (snapshots list refreshed from the folder)."""
+        self.info["snapshots"] = [s.as_record() for s in self.snapshots()]
+        path = os.path.join(self.path, JOB_FILE)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(self.info, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)

@@ -1,0 +1,192 @@
+"""Making a training job folder: check everything first, then write it whole.
+
+`create_job` reads the dataset (datasets.py) and the user's network
+(prototxt.py, netcheck.py), plans the solver (solver.py), wraps the network
+(wrap.py), builds the result once in a child Caffe (netprobe.py) to catch what
+only Caffe can tell, checks that the two branches share their params, draws
+network.png and writes job.json — all in a temporary folder beside
+``jobs/<job_id>`` that is renamed into place at the end, so bad input leaves
+no half-made job. The layout is described in jobs.py.
+"""
+
+import datetime
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+
+from ..data import datasets
+from ..runtime import devices, netprobe, prototxt
+from ..net import drawnet, netcheck, solver, wrap
+from . import jobs
+from ..errors import BadInputError
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_NETWORK = os.path.join("prototxt", "mnist_siamese_train_test.prototxt")
+DEFAULT_SOLVER = os.path.join("prototxt", "solver.prototxt")
+
+
+@dataclass
+class TrainSettings:
+    """What a user chooses for a run (the command's options)."""
+
+    epochs: float = 30.0              # DIGITS' default training length
+    batch_size: int = 64              # Caffe's siamese MNIST example's batch
+    val_batch_size: int = None        # None: the batch size, capped at the validation set
+    val_interval: float = 1.0         # one validation pass per epoch (DIGITS' default)
+    snapshot_interval: float = 1.0    # one snapshot per epoch (DIGITS' default)
+    display: int = None               # iterations per train-loss row; None: 10 rows per epoch
+    base_lr: float = None             # None: the solver template's
+    lr_policy: str = None             # None: the solver template's
+    solver_type: str = None           # None: the solver template's
+    lr_steps: tuple = None            # percents of the run for step policies; None: defaults
+    seed: int = None                  # None: drawn, and recorded in job.json
+    gpu: str = "auto"                 # auto | cpu | GPU number
+    allow_unshared: bool = False      # accept branches that do not share params
+
+
+def default_file(relative):
+    """`relative` under the current folder if it exists there, else in this checkout."""
+    return relative if os.path.exists(relative) else os.path.join(PACKAGE_ROOT, relative)
+
+
+@dataclass
+class JobDraft:
+    """Everything checked and worked out for a job before its folder is written."""
+
+    dataset: datasets.Dataset
+    network_path: str
+    original_text: str
+    user_net: object          # caffe_pb2.NetParameter
+    info: netcheck.NetInfo
+    plan: solver.Plan
+    device: object            # GPU id or None
+    seed: int
+    solver_param: object      # caffe_pb2.SolverParameter
+    notes: list
+    solver_template: str
+    nets: dict                # {"train_val": NetParameter, "deploy": NetParameter}
+
+
+def create_job(dataset_dir, network_path=None, settings=None, solver_template=None,
+               jobs_dir=jobs.DEFAULT_JOBS_DIR, job_id=None):
+    """Check the inputs, write ``jobs_dir/<job_id>/`` and return its jobs.Job (status "created")."""
+    settings = settings or TrainSettings()
+    draft = draft_job(dataset_dir, network_path or default_file(DEFAULT_NETWORK), settings,
+                      solver_template or default_file(DEFAULT_SOLVER))
+    job_id = job_id or jobs.new_job_id()
+    final = os.path.join(jobs_dir, job_id)
+    if os.path.lexists(final):
+        raise BadInputError("a job with this id already exists", where=final)
+    os.makedirs(jobs_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{job_id}.tmp-", dir=jobs_dir)
+    try:
+        os.chmod(work, 0o755)
+        _write_files(work, draft)
+        network = _probe_and_check(work, draft, settings.allow_unshared)
+        drawnet.draw_net(draft.nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))
+        jobs.Job(work, _job_info(job_id, draft, network, settings)).save()
+        os.rename(work, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return jobs.Job.load(final)
+
+
+def draft_job(dataset_dir, network_path, settings, solver_template):
+    """Read and check the dataset, network and settings (no Caffe build yet); a JobDraft."""
+    dataset = datasets.load_dataset(dataset_dir)
+    original_text = prototxt.read_text(network_path)
+    user_net = prototxt.parse_text(original_text, prototxt.caffe_pb2().NetParameter(),
+                                   network_path)
+    info = netcheck.check_structure(user_net, network_path)
+    plan = solver.make_plan(dataset.counts["train"], dataset.counts["val"],
+                            epochs=settings.epochs, batch_size=settings.batch_size,
+                            val_batch_size=settings.val_batch_size,
+                            val_interval=settings.val_interval,
+                            snapshot_interval=settings.snapshot_interval,
+                            display=settings.display)
+    device = devices.choose_device(settings.gpu)
+    seed = settings.seed if settings.seed is not None else secrets.randbelow(2 ** 31)
+    solver_param, notes = solver.solver_parameter(
+        prototxt.read_solver(solver_template), plan, seed=seed, gpu=device,
+        base_lr=settings.base_lr, lr_policy=settings.lr_policy,
+        solver_type=settings.solver_type, lr_steps=settings.lr_steps, where=solver_template)
+    nets = {"train_val": wrap.train_val_net(user_net, dataset, plan.batch_size,
+                                            plan.val_batch_size),
+            "deploy": wrap.deploy_net(user_net, dataset.image_shape)}
+    return JobDraft(dataset, network_path, original_text, user_net, info, plan, device, seed,
+                    solver_param, notes, solver_template, nets)
+
+
+def _write_files(folder, draft):
+    with open(os.path.join(folder, jobs.FILES["original"]), "w", encoding="utf-8") as f:
+        f.write(draft.original_text)
+    prototxt.write_text(os.path.join(folder, jobs.FILES["train_val"]), draft.nets["train_val"],
+                        header="The network wrapped for training by siamese-caffe train: "
+                               "Data layers for both phases, then original.prototxt.")
+    prototxt.write_text(os.path.join(folder, jobs.FILES["deploy"]), draft.nets["deploy"],
+                        header="The network for inference: mean-subtracted 3 x H x W pairs "
+                               "in, features out.")
+    prototxt.write_text(os.path.join(folder, jobs.FILES["solver"]), draft.solver_param,
+                        header="Run from this folder: caffe train -solver solver.prototxt")
+
+
+def _probe_and_check(folder, draft, allow_unshared):
+    """Build the job's solver and deploy net in a child Caffe; the job.json 'network' dict."""
+    runtime = os.path.join(folder, ".probe-solver.prototxt")
+    prototxt.write_text(runtime, solver.runtime_copy(
+        prototxt.read_solver(os.path.join(folder, jobs.FILES["solver"])), folder))
+    deploy_path = os.path.join(folder, jobs.FILES["deploy"])
+    try:
+        trained, deployed = netprobe.probe([("solver", runtime),
+                                            ("net", deploy_path, "test", [])])
+    except netprobe.CaffeRejectedError as err:
+        raise netprobe.CaffeRejectedError(err.reason, where=draft.network_path) from None
+    finally:
+        os.remove(runtime)
+    info, network_path = draft.info, draft.network_path
+    shared = netcheck.check_sharing(draft.user_net, info, netcheck.param_counts(trained["train"]),
+                                    network_path, allow_unshared)
+    blobs = deployed["blobs"]
+    for blob in info.feature_blobs:
+        if blob not in blobs:
+            raise BadInputError(f"the deploy net has no feature blob '{blob}' (it depends on "
+                                "the label); compute the features from `data` alone",
+                                where=network_path)
+    dims = [blobs[blob][1:] for blob in info.feature_blobs]
+    return {"source": os.path.abspath(network_path),
+            "feature_blobs": list(info.feature_blobs), "feature_dim": int(_product(dims[0])),
+            "margin": info.margin, "legacy_loss": info.legacy_loss,
+            "loss_layer": info.loss_layer, "loss_top": info.loss_top,
+            "input_blob": netcheck.INPUT_BLOB, "label_blob": netcheck.LABEL_BLOB,
+            "shared_layers": [list(pair) for pair in shared]}
+
+
+def _job_info(job_id, draft, network, settings):
+    """The initial job.json dict."""
+    dataset, param = draft.dataset, draft.solver_param
+    return {
+        "job_id": job_id,
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "status": "created", "message": None, "pid": None,
+        "dataset": {"folder": dataset.folder, "mean_file": dataset.mean_file,
+                    "image_shape": list(dataset.image_shape),
+                    "train_pairs": dataset.counts["train"], "val_pairs": dataset.counts["val"]},
+        "network": network,
+        "plan": draft.plan.as_dict(),
+        "settings": {**asdict(settings), "seed": draft.seed,
+                     "device": devices.describe(draft.device),
+                     "solver_template": os.path.abspath(draft.solver_template),
+                     "solver_type": param.type, "base_lr": float(f"{param.base_lr:.7g}"),
+                     "lr_policy": param.lr_policy, "notes": draft.notes},
+        "snapshots": [],
+        "iteration": 0,
+    }
+
+
+def _product(dims):
+    result = 1
+    for d in dims:
+        result *= int(d)
+    return result

@@ -1,0 +1,338 @@
+"""Training a job folder with pycaffe's solver.
+
+`train_job(job)` builds the solver from the job's solver.prototxt, restores the
+last .solverstate when resuming, and steps it one iteration at a time:
+
+- every `display` iterations a "train" row (mean loss since the last row) goes
+  to train_log.csv; every `test_interval` iterations (and at iteration 0 of a
+  fresh run, and at the end) a validation pass over the whole validation set
+  gives a "val" row (loss, mean same-class and different-class distances);
+- every `snapshot` iterations, and at the end, the solver snapshots
+  (snapshot_iter_N.caffemodel / .solverstate) and job.json is updated;
+- a NaN or infinite value stops training at once, without a snapshot, so the
+  last snapshot keeps the last good weights (TrainingStoppedError). Values are
+  checked after each forward pass, before its backward pass (a Net callback):
+  Caffe's CPU MAX pooling backward writes out of bounds when its input holds NaN,
+  which would corrupt the heap rather than stop cleanly (on a GPU, where that
+  kernel is safe and reading every blob back would cost time, only the loss is
+  checked). Weights are checked before each snapshot;
+- Ctrl-C or SIGTERM finishes the iteration under way, snapshots and returns
+  "interrupted"; `train_job(job, resume=True)` continues from there.
+
+Caffe's own log goes to caffe_output.log (caffe_log.py); a tqdm bar with the
+loss and the throughput (pairs/s) goes to the user's stderr.
+"""
+
+import math
+import os
+import time
+
+import numpy as np
+
+from ..runtime import caffe_env, caffe_log, devices, interrupts, prototxt
+from . import jobs, lossplot, trainlog
+from ..net import solver
+from ..errors import BadInputError, SiameseCaffeError
+
+DONE, INTERRUPTED, DIVERGED, FAILED, RUNNING = "done", "interrupted", "diverged", "failed", "running"
+
+
+class TrainingStoppedError(SiameseCaffeError):
+    """Training stopped on its own (the loss diverged); the job folder stays usable."""
+
+    exit_code = 1
+
+
+class NonFiniteForward(Exception):
+    """Raised from inside solver.step when a forward pass produced NaN or infinity."""
+
+
+def all_finite(blobs):
+    """Whether every value of these caffe Blobs' data is finite."""
+    return all(np.isfinite(blob.data).all() for blob in blobs)
+
+
+def stop_on_nonfinite_forward(net):
+    """Make every backward pass of `net` (a caffe.Net) first check the forward pass: before
+    the first layer's backward, a NaN or infinity in any blob raises NonFiniteForward (from
+    solver.step), before the update could spread it into the weights. The training loop
+    does this on the CPU, where Caffe's max pooling wrote out of bounds on NaN inputs (patch
+    0003 stops that; builds without it are still in use); it costs about 5 % of a LeNet step."""
+    blobs = list(net.blobs.values())
+    last_layer = len(net.layers) - 1
+
+    def check(layer):
+        if layer == last_layer and not all_finite(blobs):
+            raise NonFiniteForward()
+    net.before_backward(check)
+
+
+def train_job(job, resume=False, gpu=None, progress=True, out=None):
+    """Train `job` (jobs.Job) to its last iteration; returns its final status.
+
+    resume: continue from the last snapshot with a .solverstate (from scratch
+    when there is none). gpu: a --gpu value overriding the job's device.
+    progress: show a tqdm bar (on a terminal). out: stream for progress lines
+    (default: the user's stderr). Raises TrainingStoppedError when the loss diverges.
+    """
+    _check_can_run(job, resume)
+    device = devices.choose_device(gpu) if gpu is not None else \
+        devices.parse(job.info["settings"]["device"])
+    start = _resume_point(job) if resume else None
+    trainlog.truncate_after(job.file("train_log"), start.iteration if start else -1)
+    job.info.update(status=RUNNING, message=None, pid=os.getpid())
+    job.info["settings"]["device"] = devices.describe(device)
+    job.save()
+    status, message = FAILED, "training stopped by an unexpected error"
+    try:
+        status, message = _run(job, device, start, progress, out)
+    except KeyboardInterrupt:
+        status, message = INTERRUPTED, "stopped at once by a second Ctrl-C"
+        raise
+    finally:
+        _finish(job, status, message)
+    if status == DIVERGED:
+        raise TrainingStoppedError(message)
+    return status
+
+
+def _run(job, device, start, progress, out):
+    """Build the solver and run the loop with Caffe's log captured; (status, message)."""
+    header = (f"siamese-caffe train {job.job_id}: "
+              + (f"resuming from iteration {start.iteration}" if start else "starting"))
+    with caffe_log.caffe_output_to(job.file("caffe_log"), header) as user_stream, \
+            interrupts.stop_requests() as stop, \
+            trainlog.TrainLog(job.file("train_log")) as log:
+        caffe = caffe_env.import_caffe()
+        devices.set_mode(caffe, device)
+        caffe_solver = _make_solver(caffe, job)
+        if start:
+            _restore(caffe_solver, start, job.path)
+        loop = TrainingLoop(job, caffe_solver, log, stop, out or user_stream, progress,
+                            check_forward=device is None)
+        return loop.run()
+
+
+class TrainingLoop:
+    """One run of the training loop over a built (and maybe restored) solver."""
+
+    def __init__(self, job, caffe_solver, log, stop, stream, progress, check_forward=True):
+        self.job = job
+        self.solver = caffe_solver
+        self.log = log
+        self.stop = stop
+        self.stream = stream
+        self.plan = solver.Plan(**job.info["plan"])
+        self.loss_top = job.info["network"]["loss_top"]
+        self.features = job.info["network"]["feature_blobs"]
+        self.label = job.info["network"]["label_blob"]
+        self.elapsed0 = trainlog.last_elapsed(job.file("train_log"))
+        self.started = time.perf_counter()
+        self.step_seconds = 0.0
+        self.steps = 0
+        self.window = []
+        self.bar = None
+        self.progress = progress and getattr(stream, "isatty", lambda: False)()
+        if check_forward:
+            stop_on_nonfinite_forward(caffe_solver.net)
+
+    def run(self):
+        """Train to max_iter or until stopped; returns (status, message)."""
+        from tqdm import tqdm
+
+        plan = self.plan
+        if self.solver.iter == 0 and not self._validate():
+            return self._diverged(0, "validation loss")
+        with tqdm(total=plan.max_iter, initial=self.solver.iter, unit="it", file=self.stream,
+                  disable=not self.progress, desc=self.job.job_id, dynamic_ncols=True) as bar:
+            self.bar = bar
+            while self.solver.iter < plan.max_iter:
+                if self.stop.requested:
+                    return self._interrupted()
+                try:
+                    loss = self._step()
+                except NonFiniteForward:
+                    return self._diverged(self.solver.iter + 1, "forward pass")
+                iteration = self.solver.iter
+                if not math.isfinite(loss):
+                    return self._diverged(iteration, "training loss")
+                if iteration % plan.display == 0 or iteration == plan.max_iter:
+                    self._train_row(iteration)
+                if iteration % plan.test_interval == 0 or iteration == plan.max_iter:
+                    if not self._validate():
+                        return self._diverged(iteration, "validation loss")
+                if iteration % plan.snapshot == 0 or iteration == plan.max_iter:
+                    if not all_finite(self._weights()):
+                        return self._diverged(iteration, "weights")
+                    self._snapshot()
+                bar.set_postfix(loss=f"{loss:.4f}", pairs_s=f"{self.pairs_per_second():.0f}",
+                                epoch=f"{plan.epoch(iteration):.2f}", refresh=False)
+                bar.update(1)
+        return DONE, f"trained {plan.max_iter} iterations ({plan.epochs:g} epochs)"
+
+    def pairs_per_second(self):
+        """Training throughput of this run: pairs through forward + backward + update per second."""
+        return self.plan.batch_size * self.steps / self.step_seconds if self.step_seconds else 0.0
+
+    def _step(self):
+        """One solver iteration; its training loss."""
+        began = time.perf_counter()
+        self.solver.step(1)
+        self.step_seconds += time.perf_counter() - began
+        self.steps += 1
+        loss = float(self.solver.net.blobs[self.loss_top].data)
+        self.window.append(loss)
+        return loss
+
+    def _weights(self):
+        return [blob for blobs in self.solver.net.params.values() for blob in blobs]
+
+    def _elapsed(self):
+        return self.elapsed0 + time.perf_counter() - self.started
+
+    def _train_row(self, iteration):
+        if not self.window:
+            return
+        self.log.write(iteration=iteration, epoch=self.plan.epoch(iteration), phase="train",
+                       loss=float(np.mean(self.window)),
+                       learning_rate=float(getattr(self.solver, "lr", self.solver.param.base_lr)),
+                       elapsed_s=self._elapsed())
+        self.window = []
+
+    def _validate(self):
+        """A full validation pass, logged; False when its loss is not finite."""
+        iteration = self.solver.iter
+        loss, same, different = validation_pass(self.solver, self.plan, self.loss_top,
+                                                self.features, self.label)
+        self.log.write(iteration=iteration, epoch=self.plan.epoch(iteration), phase="val",
+                       loss=loss, same_distance=same, different_distance=different,
+                       elapsed_s=self._elapsed())
+        self._say(f"iteration {iteration}/{self.plan.max_iter} "
+                  f"(epoch {self.plan.epoch(iteration):.2f}): val loss {loss:.4f}, mean distance "
+                  f"same {_fmt(same)} / different {_fmt(different)}"
+                  + (f", {self.pairs_per_second():.0f} pairs/s" if self.steps else ""))
+        lossplot.plot_loss(self.job.file("train_log"), self.job.file("loss_plot"),
+                           title=f"job {self.job.job_id}")
+        return math.isfinite(loss)
+
+    def _snapshot(self):
+        self.solver.snapshot()
+        self.job.info["iteration"] = self.solver.iter
+        self.job.save()
+
+    def _interrupted(self):
+        iteration = self.solver.iter
+        self._train_row(iteration)
+        if not any(s.iteration == iteration for s in self.job.snapshots()):
+            self._snapshot()
+        return INTERRUPTED, (f"stopped by {self.stop.signal_name} at iteration {iteration} "
+                             f"(snapshot saved); continue with --resume {self.job.path}")
+
+    def _diverged(self, iteration, what):
+        kept = [s for s in self.job.snapshots() if s.iteration <= iteration]
+        last = (f"the last good snapshot is {os.path.basename(kept[-1].caffemodel_path)}"
+                if kept else "no snapshot had been taken yet")
+        return DIVERGED, (f"the {what} gave NaN or infinite values at iteration {iteration}; "
+                          f"training stopped and {last}; try a lower --base-lr")
+
+    def _say(self, line):
+        if self.bar is not None and self.progress:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+
+def validation_pass(caffe_solver, plan, loss_top, features, label):
+    """Run the test net over the whole validation set with the current weights.
+
+    Returns (mean loss over the test_iter batches — Caffe's test output — , mean
+    distance between the two features of same-class pairs, same for
+    different-class pairs); a distance is None when the pass had no such pair.
+    Only the first val_pairs records of the pass count for the distances (the
+    last batch wraps around to the start of the LMDB).
+    """
+    net = caffe_solver.test_nets[0]
+    net.share_with(caffe_solver.net)
+    losses, distances, labels = [], [], []
+    for _ in range(plan.test_iter):
+        net.forward()
+        losses.append(float(net.blobs[loss_top].data))
+        left, right = (net.blobs[name].data.reshape(net.blobs[name].data.shape[0], -1)
+                       for name in features)
+        distances.append(np.linalg.norm(left - right, axis=1))
+        labels.append(net.blobs[label].data.reshape(-1).copy())
+    distances = np.concatenate(distances)[:plan.val_pairs]
+    same = np.concatenate(labels)[:plan.val_pairs] > 0.5
+    return (float(np.mean(losses)),
+            float(distances[same].mean()) if same.any() else None,
+            float(distances[~same].mean()) if (~same).any() else None)
+
+
+def _make_solver(caffe, job):
+    """pycaffe's solver for the job, from an absolute-path copy of solver.prototxt."""
+    runtime = solver.runtime_copy(prototxt.read_solver(job.solver_path), job.path)
+    return solver.load_caffe_solver(caffe, runtime, job.path)
+
+
+def _restore(caffe_solver, snapshot, job_dir):
+    """Restore `snapshot`'s solver state, pointing it at the snapshot's weights where they are now."""
+    state = prototxt.caffe_pb2().SolverState()
+    with open(snapshot.solverstate_path, "rb") as f:
+        state.ParseFromString(f.read())
+    state.learned_net = snapshot.caffemodel_path
+    path = os.path.join(job_dir, f".resume-{os.getpid()}.solverstate")
+    with open(path, "wb") as f:
+        f.write(state.SerializeToString())
+    try:
+        caffe_solver.restore(path)
+    finally:
+        os.remove(path)
+
+
+def _resume_point(job):
+    """The snapshot to resume from, or None (start again) when there is none.
+
+    Only snapshots job.json recorded count: Caffe writes its two files in place, so
+    files of a snapshot cut short by a kill exist but were never recorded.
+    """
+    recorded = {s["iteration"] for s in job.info.get("snapshots", []) if s.get("solverstate")}
+    resumable = [s for s in job.snapshots() if s.solverstate_path and s.iteration in recorded]
+    return resumable[-1] if resumable else None
+
+
+def _check_can_run(job, resume):
+    info = job.info
+    pid = info.get("pid")
+    if info.get("status") == RUNNING and pid and pid != os.getpid() and _alive(pid):
+        raise BadInputError(f"is being trained by process {pid}", where=job.path)
+    if not resume and info.get("status") != "created":
+        raise BadInputError(f"has already been trained (status {info.get('status')}); "
+                            "use --resume to continue it", where=job.path)
+    if resume and info.get("status") == DONE:
+        raise BadInputError(f"is already trained to its last iteration "
+                            f"({info['plan']['max_iter']})", where=job.path)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _finish(job, status, message):
+    """Record how the run ended in job.json and redraw loss.png."""
+    snapshots = job.snapshots()
+    job.info.update(status=status, message=message, pid=None,
+                    iteration=snapshots[-1].iteration if snapshots else 0)
+    job.save()
+    if os.path.exists(job.file("train_log")):
+        lossplot.plot_loss(job.file("train_log"), job.file("loss_plot"),
+                           title=f"job {job.job_id}")
+
+
+def _fmt(value):
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,57 @@
+"""`siamese-caffe doctor` as a user runs it."""
+
+import json
+import os
+
+import project_paths
+import subprocess
+import sys
+import sysconfig
+
+ROOT = project_paths.ROOT
+
+
+def run_cli(*args, env=None, python_flags=()):
+    return subprocess.run([sys.executable, *python_flags, "-m", "siamese_caffe.cli", *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+
+
+def test_doctor_reports_a_cpu_only_bvlc_caffe():
+    result = run_cli("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["build"] == "CPU_ONLY"
+    assert facts["caffe_version"].startswith("1.0.0")
+    assert "1.0.0+git20180821.99bd997-8" in facts["source"]
+    assert facts["contrastive_loss"] is True
+    assert facts["blas"] != "unknown"
+    assert facts["numpy"] and facts["protobuf"]
+    assert facts["opencv"].startswith("4.")
+
+
+def test_doctor_names_the_blas_caffe_calls_and_its_threading():
+    facts = json.loads(run_cli("doctor", "--json").stdout)
+    with open(os.path.join(facts["caffe_prefix"], "BUILD_INFO.json")) as f:
+        blas = json.load(f)["blas"]
+    if blas == "openblas-openmp":        # the default build
+        assert facts["blas"].startswith("OpenBLAS ")
+        assert "(OpenMP) — " in facts["blas"] and "/openblas-openmp/" in facts["blas"]
+    assert int(facts["cpu_threads"]) >= 1
+
+
+def test_doctor_text_report_names_where_caffe_came_from():
+    result = run_cli("doctor")
+    assert result.returncode == 0, result.stderr
+    assert "CPU_ONLY" in result.stdout
+    assert "lib/python3/dist-packages/caffe" in result.stdout
+
+
+def test_doctor_without_caffe_exits_non_zero_with_the_fix(tmp_path):
+    # -S skips site-packages' .pth files (the link to pycaffe); PYTHONPATH keeps numpy.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, sysconfig.get_paths()["purelib"]]),
+               SIAMESE_CAFFE_PREFIX=str(tmp_path / "no-caffe-here"))
+    result = run_cli("doctor", env=env, python_flags=("-S",))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "cannot import caffe" in lines[0] and "make caffe" in lines[0]
