@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 
+from .. import PROJECT_ROOT
 from ..errors import BadInputError
 
 FATAL_LINE = re.compile(r"^F\d{4}(?:\d{4})? [\d:.]+\s+\d+ [^\]]*\] (.*)$")
@@ -42,7 +43,7 @@ def probe(items, timeout=600):
     request = [[item[0], os.path.abspath(item[1]), *item[2:]] for item in items]
     # The child runs in the caller's folder (Data sources and mean files may be relative
     # to it, as for Caffe's own tool) and imports this same package through PYTHONPATH.
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = PROJECT_ROOT
     env = dict(os.environ, GLOG_minloglevel="2",
                PYTHONPATH=os.pathsep.join(filter(None, [package_parent,
                                                         os.environ.get("PYTHONPATH")])))

@@ -16,13 +16,13 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 
+from .. import PROJECT_ROOT
 from ..data import datasets
 from ..runtime import devices, netprobe, prototxt
 from ..net import drawnet, netcheck, solver, wrap
 from . import jobs
 from ..errors import BadInputError
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_NETWORK = os.path.join("prototxt", "mnist_siamese_train_test.prototxt")
 DEFAULT_SOLVER = os.path.join("prototxt", "solver.prototxt")
 
@@ -48,7 +48,7 @@ class TrainSettings:
 
 def default_file(relative):
     """`relative` under the current folder if it exists there, else in this checkout."""
-    return relative if os.path.exists(relative) else os.path.join(PACKAGE_ROOT, relative)
+    return relative if os.path.exists(relative) else os.path.join(PROJECT_ROOT, relative)
 
 
 @dataclass
