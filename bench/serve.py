@@ -120,7 +120,7 @@ def main():
         names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
         plan = workload(args.requests, names, args.list_size)
         server = serving.start_server(
-            ["--jobs", os.path.dirname(job.path), "--data-root", folder,
+            ["--jobs-dir", os.path.dirname(job.path), "--data-root", folder,
              "--threads", args.server_threads], os.path.join(tmp, "logs"))
         try:
             result = measure(args, server.url, job, folder, plan)

@@ -25,11 +25,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 
-from .infer import clusters, embedding, predictions
 from .data import create_db, image_sources, prepare_mnist
-from .evaluate import report as evaluation
-from .train import jobs, jobsetup, training
 from .errors import BadInputError
+from .evaluate import report as evaluation
+from .infer import clusters, embedding, predictions
+from .runtime import atomic_files
+from .train import jobs, jobsetup, training
 
 MARKER = "demo.json"
 DEFAULT_WORKDIR = "demo-output"
@@ -75,7 +76,7 @@ def prepare_workdir(workdir, force=False):
                                 where=workdir)
         shutil.rmtree(workdir)
     os.makedirs(workdir)
-    _write_json(os.path.join(workdir, MARKER), {"status": "running"})
+    atomic_files.write_json(os.path.join(workdir, MARKER), {"status": "running"})
 
 
 def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
@@ -89,7 +90,7 @@ def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
     prepare_workdir(workdir, force)
     demo = Demo(settings, workdir, out)
     summary = demo.run()
-    _write_json(os.path.join(workdir, MARKER), summary)
+    atomic_files.write_json(os.path.join(workdir, MARKER), summary)
     return summary
 
 
@@ -185,8 +186,8 @@ class Demo:
             snapshot_interval=s.val_interval, base_lr=s.base_lr, lr_policy=s.lr_policy,
             lr_steps=s.lr_steps, solver_type=s.solver_type, seed=s.seed, gpu=s.gpu)
         job = jobsetup.create_job(dataset, settings=settings, jobs_dir=self.path("jobs"))
-        self.say(f"      job {job.path}: {job.info['plan']['max_iter']} iterations of "
-                 f"{s.batch_size} pairs on {job.info['settings']['device']}")
+        self.say(f"      job {job.path}: {job.max_iter} iterations of "
+                 f"{s.batch_size} pairs on {job.device}")
         training.train_job(job, progress=_tty(), out=self.out)
         return jobs.Job.load(job.path)
 
@@ -277,14 +278,6 @@ def _point(values):
 
 def _tty():
     return sys.stderr.isatty()
-
-
-def _write_json(path, document):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(document, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def settings_for(full=False, **overrides):

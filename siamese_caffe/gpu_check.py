@@ -40,7 +40,7 @@ def prepare(folder, pairs=6400, val_pairs=640, iterations=500, batch_size=64):
     _relative_sources(net, folder)
     prototxt.write_text(os.path.join(folder, "train_val.prototxt"), net)
     prototxt.write_text(os.path.join(folder, "features.prototxt"),
-                        _features_net(net, job.info["network"], folder))
+                        _features_net(net, job.network_info, folder))
     prototxt.write_text(os.path.join(folder, "solver.prototxt"),
                         _gpu_solver(job.solver_path, iterations))
 

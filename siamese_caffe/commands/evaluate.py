@@ -68,7 +68,7 @@ def image_sets(job, args):
     given = {name: image_sources.from_list_file(path, args.image_folder, progress)
              for name, path in (("reference", args.reference), ("list", args.list)) if path}
     if len(given) < 2:
-        folder = job.info["dataset"]["folder"]
+        folder = job.dataset_folder
         manifest = datasets.load_dataset(folder).manifest
         reference, queries = sets.dataset_image_sets(
             manifest, os.path.join(folder, "dataset.json"))

@@ -34,7 +34,7 @@ def add_job_arguments(parser):
 def run(args):
     from ..infer import embedding, visualize
     from ..train import jobs
-    from ..runtime import staging
+    from ..runtime import atomic_files, staging
     from ..errors import BadInputError
 
     if args.visualize and len(args.images) != 1:
@@ -47,7 +47,7 @@ def run(args):
     if args.visualize:
         with staging.staged_folder(args.visualize, args.force) as work:
             visualize.write_visualizations(embedder.net, work)
-            _write_json(f"{work}/embedding.json", _document(embedder, results))
+            atomic_files.write_json(f"{work}/inference.json", _document(embedder, results))
     if args.json:
         print(json.dumps(_document(embedder, results), indent=2))
     else:
@@ -79,8 +79,3 @@ def _print_result(embedder, result):
 def _point(values):
     return "[" + ", ".join(f"{v:.4f}" for v in values) + "]"
 
-
-def _write_json(path, document):
-    with open(path, "w") as f:
-        json.dump(document, f, indent=2)
-        f.write("\n")

@@ -22,7 +22,7 @@ def run(args):
         raise BadInputError("holds no predictions", where=args.predictions)
     points = result.left if args.features == "left" else result.right
     note = clusters.plot_clusters(points, result.labels, args.output, title=args.title)
-    classes = sorted({int(c) for c in result.labels if c != predictions.NO_LABEL})
+    classes = sorted({int(c) for c in result.labels if c != predictions.UNLABELLED})
     print(f"{args.output}: {len(result.paths)} points"
           + (f", classes {', '.join(map(str, classes))}" if classes else ", no labels")
           + (f" ({note})" if note else ""))

@@ -1,4 +1,4 @@
-"""siamese-caffe serve --jobs DIR [--host 127.0.0.1] [--port 5000] [--data-root DIR ...]"""
+"""siamese-caffe serve --jobs-dir DIR [--host 127.0.0.1] [--port 5000] [--data-root DIR ...]"""
 
 import logging
 import signal
@@ -12,8 +12,9 @@ def add_arguments(parser):
     from ..serve.netcache import DEFAULT_MAX_NETS
     from ..serve.app import DEFAULT_MAX_UPLOAD_MB
 
-    parser.add_argument("--jobs", default="jobs", metavar="DIR",
-                        help="folder of job folders; a request's job_id names one of them")
+    parser.add_argument("--jobs-dir", "--jobs", dest="jobs_dir", default="jobs", metavar="DIR",
+                        help="folder of job folders; a request's job_id names one of them "
+                             "(--jobs: the same, as earlier versions spelled it)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0 exposes the server to the network)")
     parser.add_argument("--port", type=int, default=5000,
@@ -43,12 +44,12 @@ def run(args):
         raise BadInputError("must be above 0 and at most 4096", where="--max-upload-mb")
     caffe_env.import_caffe()
     cache = netcache.NetCache(devices.choose_device(args.gpu), max_nets=args.max_nets)
-    app = server.create_app(args.jobs, args.data_root, cache,
+    app = server.create_app(args.jobs_dir, args.data_root, cache,
                             max_upload_bytes=int(args.max_upload_mb * (1 << 20)))
     http_server = server.make_server(app, args.host, args.port, args.threads)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     for host, port in server.addresses(http_server):
-        print(f"serving on http://{host}:{port}/ (jobs: {args.jobs}; data roots: "
+        print(f"serving on http://{host}:{port}/ (jobs: {args.jobs_dir}; data roots: "
               f"{', '.join(args.data_root) or 'none, uploads only'})", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -68,11 +68,11 @@ def run(args):
             gpu=args.gpu or "auto", allow_unshared=args.allow_unshared)
         job = jobsetup.create_job(args.dataset, args.network, settings,
                                   solver_template=args.solver, jobs_dir=args.jobs_dir)
-        for note in job.info["settings"]["notes"]:
+        for note in job.notes:
             _say(args, f"note: {note}")
         _say(args, f"job {job.job_id} created in {job.path} "
-                   f"({job.info['plan']['max_iter']} iterations on "
-                   f"{job.info['settings']['device']})")
+                   f"({job.max_iter} iterations on "
+                   f"{job.device})")
     try:
         status = training.train_job(job, resume=bool(args.resume), gpu=args.gpu,
                                     progress=not args.no_progress)
@@ -88,15 +88,15 @@ def _summarise(args, job, quiet=False):
     from ..train.trainlog import read_rows
 
     vals = [r["loss"] for r in read_rows(job.file("train_log")) if r["phase"] == "val"]
-    summary = {"job_id": job.job_id, "path": job.path, "status": job.info["status"],
-               "message": job.info["message"], "iteration": job.info["iteration"],
+    summary = {"job_id": job.job_id, "path": job.path, "status": job.status,
+               "message": job.message, "iteration": job.iteration,
                "first_val_loss": vals[0] if vals else None,
                "last_val_loss": vals[-1] if vals else None,
-               "snapshots": job.info["snapshots"]}
+               "snapshots": job.snapshot_records}
     if args.json:
         print(json.dumps(summary, indent=2))
     if not quiet:
-        _say(args, f"job {job.job_id}: {job.info['status']} — {job.info['message']}")
+        _say(args, f"job {job.job_id}: {job.status} — {job.message}")
 
 
 def _say(args, line):

@@ -17,9 +17,9 @@ import secrets
 
 import numpy as np
 
-from . import image_sources, mean_files, pair_lmdb, pair_pictures, pairs
-from ..runtime import staging
 from ..errors import BadInputError
+from ..runtime import staging
+from . import image_sources, mean_files, pair_lmdb, pair_pictures, pairs
 
 FORMAT_VERSION = 1
 TEST_IMAGE_COUNT = 10     # DIGITS saved ten same-class and ten different-class pairs per phase

@@ -8,13 +8,15 @@ piece, raised before a job folder is made (Caffe itself would abort the process)
 """
 
 import json
+import math
 import os
 from dataclasses import dataclass
 
 import lmdb
 
-from ..runtime import prototxt
 from ..errors import BadInputError
+from ..runtime import prototxt
+from . import mean_files
 
 PHASES = ("train", "val")
 
@@ -65,23 +67,8 @@ def load_dataset(folder):
 
 
 def read_mean_shape(path):
-    """(num, channels, height, width) of a BlobProto mean file."""
-    blob = prototxt.caffe_pb2().BlobProto()
-    try:
-        with open(path, "rb") as f:
-            blob.ParseFromString(f.read())
-    except OSError:
-        raise BadInputError("the mean file is missing", where=path) from None
-    except Exception as err:  # protobuf's DecodeError
-        raise BadInputError(f"not a BlobProto mean file ({err})", where=path) from None
-    dims = tuple(blob.shape.dim) if blob.HasField("shape") else (
-        blob.num, blob.channels, blob.height, blob.width)
-    if len(dims) == 3:
-        dims = (1,) + dims
-    if len(blob.data) != _product(dims):
-        raise BadInputError(f"holds {len(blob.data)} values for shape {_shape_text(dims)}",
-                            where=path)
-    return tuple(int(d) for d in dims)
+    """(num, channels, height, width) of a BlobProto mean file (num is 1)."""
+    return (1,) + mean_files.read_binaryproto(path).shape
 
 
 def _read_manifest(folder):
@@ -112,7 +99,7 @@ def _check_db_pair(image_db, label_db):
     datum = prototxt.caffe_pb2().Datum()
     datum.ParseFromString(_first_value(image_db))
     shape = (datum.channels, datum.height, datum.width)
-    if datum.encoded or shape[0] != 3 or len(datum.data) != _product(shape):
+    if datum.encoded or shape[0] != 3 or len(datum.data) != math.prod(shape):
         raise BadInputError("records are not raw 3-channel pair Datums", where=image_db)
     return image_count, shape
 
@@ -135,13 +122,6 @@ def _first_value(path):
 
 def _path(folder, name):
     return os.path.join(folder, name)
-
-
-def _product(dims):
-    result = 1
-    for d in dims:
-        result *= int(d)
-    return result
 
 
 def _shape_text(dims):

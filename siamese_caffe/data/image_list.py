@@ -13,11 +13,14 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import PIL.Image
 
 from ..errors import BadInputError
+
+UNLABELLED = -1              # the label of an image whose list line has none
 
 # PIL modes accepted as they are, and modes converted to 8-bit grayscale.
 GRAY_MODES = {"L"}
@@ -26,47 +29,88 @@ CHUNK_IMAGES = 1024          # images decoded per task
 PARALLEL_MIN_IMAGES = 4096   # smaller lists decode faster in this process than with a pool
 
 
+@dataclass(frozen=True)
+class ListLine:
+    """One non-blank line of an image list: its number (from 1), the path as written and
+    the label (None where the line has none)."""
+
+    number: int
+    written: str
+    label: object
+
+
+def read_lines(list_path):
+    """The lines of a list file (list of str); BadInputError when it cannot be read as UTF-8."""
+    try:
+        with open(list_path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInputError(f"cannot read image list ({err})", where=list_path) from None
+
+
+def list_lines(lines, where, labels_required=False):
+    """[ListLine] of `lines` (list of str), blank lines skipped. A last whitespace-separated
+    integer is the label. With labels_required, a line without one is a BadInputError
+    naming `where:line`, as is a negative label. A list with no lines is refused."""
+    found = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            written, label = _split(line.strip())
+            if labels_required:
+                _check_label(line.strip(), label, f"{where}:{number}")
+            found.append(ListLine(number, written, label))
+    if not found:
+        expected = "`path label`" if labels_required else "one image path"
+        raise BadInputError(f"the image list is empty (expected lines of {expected})",
+                            where=where)
+    return found
+
+
+def resolve(written, base):
+    """A listed path joined to the folder `base` unless it is absolute."""
+    return written if os.path.isabs(written) else os.path.join(base, written)
+
+
+def list_folder(list_path, image_folder=None):
+    """The folder relative paths of a list are resolved against: `image_folder`, else the
+    list's own folder."""
+    return image_folder if image_folder else os.path.dirname(os.path.abspath(list_path))
+
+
 def parse_list(list_path, image_folder=None):
     """Entries of a DIGITS list file as (paths list[str], labels (N,) int64, line numbers list[int]).
 
     Raises BadInputError naming `list_path:line` for a line without a label or with a
     non-integer label, and for a list with no entries.
     """
-    try:
-        with open(list_path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInputError(f"cannot read image list ({err})", where=list_path) from None
-    base = image_folder if image_folder is not None else os.path.dirname(os.path.abspath(list_path))
-    paths, labels, numbers = [], [], []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        path, label = _split_line(line, f"{list_path}:{number}")
-        paths.append(path if os.path.isabs(path) else os.path.join(base, path))
-        labels.append(label)
-        numbers.append(number)
-    if not paths:
-        raise BadInputError("the image list is empty (expected lines of `path label`)",
-                            where=list_path)
-    return paths, np.asarray(labels, np.int64), numbers
+    entries = list_lines(read_lines(list_path), list_path, labels_required=True)
+    base = list_folder(list_path, image_folder)
+    return ([resolve(e.written, base) for e in entries],
+            np.asarray([e.label for e in entries], np.int64), [e.number for e in entries])
 
 
-def _split_line(line, where):
-    """(path, integer label) of one list line; BadInputError when the label is missing or bad."""
-    parts = line.strip().rsplit(None, 1)
-    if len(parts) < 2:
-        raise BadInputError(f"missing label (expected `path label`, got {line.strip()!r})",
-                            where=where)
-    path, label_text = parts
-    try:
-        label = int(label_text)
-    except ValueError:
-        raise BadInputError(f"label {label_text!r} is not an integer", where=where) from None
+def _split(line):
+    """(path, label or None) of a stripped line: a last whitespace-separated integer is the label."""
+    parts = line.rsplit(None, 1)
+    if len(parts) == 2:
+        try:
+            return parts[0], int(parts[1])
+        except ValueError:
+            pass
+    return line, None
+
+
+def _check_label(line, label, where):
+    """BadInputError unless `label` (from `line`) is a class label: an integer ≥ 0."""
+    if label is None:
+        parts = line.rsplit(None, 1)
+        if len(parts) < 2:
+            raise BadInputError(f"missing label (expected `path label`, got {line!r})",
+                                where=where)
+        raise BadInputError(f"label {parts[1]!r} is not an integer", where=where)
     if label < 0:
         raise BadInputError(f"label {label} is negative (class labels are 0, 1, 2, ...)",
                             where=where)
-    return path, label
 
 
 def load_gray(path, where):

@@ -10,8 +10,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from . import image_list, mnist_idx
 from ..errors import BadInputError
+from . import image_list, mnist_idx
 
 BUILTIN_RELPATH = os.path.join("data", "data", "mnist_5k.csv.gz")
 MNIST_SIDE = 28  # MNIST digits are 28x28 pixels

@@ -2,8 +2,12 @@
 and written as Caffe's BlobProto (`<phase>_mean.binaryproto`).
 """
 
+import math
+
 import numpy as np
 
+from ..errors import BadInputError
+from ..runtime import prototxt
 from . import datum_codec
 
 CHUNK_IMAGES = 8192   # images converted to float64 at a time (8192 * 784 * 8 B ≈ 51 MB for MNIST)
@@ -36,6 +40,34 @@ def pair_mean(images, left, right):
     mean[0] = weighted_image_sum(images, np.bincount(left, minlength=n)) / len(left)
     mean[1] = weighted_image_sum(images, np.bincount(right, minlength=n)) / len(right)
     return mean
+
+
+def read_binaryproto(path):
+    """A BlobProto mean file → (C, H, W) float32 (num must be 1).
+
+    BadInputError naming `path` when it is missing, unreadable, not a BlobProto, or holds
+    another number of values than its shape says.
+    """
+    blob = prototxt.caffe_pb2().BlobProto()
+    try:
+        with open(path, "rb") as f:
+            blob.ParseFromString(f.read())
+    except FileNotFoundError:
+        raise BadInputError("the mean file is missing", where=path) from None
+    except OSError as err:
+        raise BadInputError(f"cannot read the mean file ({err.strerror or err})",
+                            where=path) from None
+    except Exception as err:  # protobuf's DecodeError
+        raise BadInputError(f"not a BlobProto mean file ({err})", where=path) from None
+    dims = tuple(int(d) for d in blob.shape.dim) if blob.HasField("shape") else (
+        blob.num, blob.channels, blob.height, blob.width)
+    if len(dims) == 3:
+        dims = (1,) + dims
+    values = np.asarray(blob.data, np.float32)
+    if len(dims) != 4 or dims[0] != 1 or values.size != math.prod(dims) or values.size == 0:
+        raise BadInputError(f"holds {values.size} values for shape "
+                            f"{'x'.join(map(str, dims))}", where=path)
+    return values.reshape(dims[1:])
 
 
 def write_binaryproto(path, mean):

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 from ..errors import SiameseCaffeError
+from ..runtime import atomic_files
 
 # The published MD5 sums of the gzip files (the same on every mirror).
 FILES = {
@@ -57,27 +58,33 @@ def download_mnist(folder, mirrors=MIRRORS, log=print):
     return paths
 
 
+class _ChecksumMismatch(Exception):
+    """A mirror served a file whose MD5 is not the published one."""
+
+
+def _download(url, path):
+    """Copy `url`'s body into the file `path`, 1 MiB at a time."""
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(path, "wb") as out:
+        for block in iter(lambda: response.read(1 << 20), b""):
+            out.write(block)
+
+
 def _fetch_checked(name, md5, path, mirrors, log):
     """Download `name` from the first mirror that serves it with the right MD5."""
     failures = []
-    partial = path + ".part"
     for mirror in mirrors:
         url = mirror + name
         log(f"downloading {url}")
         try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, \
-                    open(partial, "wb") as out:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
+            with atomic_files.replacing(path) as partial:
+                _download(url, partial)
+                got = md5_of(partial)
+                if got != md5:
+                    raise _ChecksumMismatch(f"MD5 {got}, expected {md5}")
+            return
+        except _ChecksumMismatch as err:
+            failures.append(f"{mirror}: {err}")
         except (urllib.error.URLError, OSError) as err:
             failures.append(f"{mirror}: {getattr(err, 'reason', err)}")
-            continue
-        got = md5_of(partial)
-        if got == md5:
-            os.replace(partial, path)
-            return
-        failures.append(f"{mirror}: MD5 {got}, expected {md5}")
-    if os.path.exists(partial):
-        os.remove(partial)
     raise DownloadError(f"could not download {name} with the published checksum ("
                         + "; ".join(failures) + ")")

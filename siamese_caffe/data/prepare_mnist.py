@@ -16,8 +16,8 @@ import os
 import numpy as np
 import PIL.Image
 
-from . import pairs
 from ..runtime import staging
+from . import pairs
 
 INDEX_DIGITS = 5   # as DIGITS' MNIST download: 00000.png ...
 

@@ -5,10 +5,10 @@ the report's "pairs" dict (metrics.py numbers), and write a PNG through a
 temporary file.
 """
 
-import os
 
 import numpy as np
 
+from ..runtime import atomic_files
 from . import metrics
 
 
@@ -35,7 +35,7 @@ def plot_roc(distances, same, pairs, png_path):
     ax.set_title(f"validation pairs ({pairs['count']})")
     ax.legend(loc="lower right")
     ax.grid(True, alpha=0.3)
-    _save(fig, plt, png_path)
+    atomic_files.save_figure(fig, png_path)
 
 
 def plot_distances(distances, same, pairs, png_path):
@@ -55,12 +55,4 @@ def plot_distances(distances, same, pairs, png_path):
     ax.set_ylabel("pairs")
     ax.set_title("validation pair distances")
     ax.legend()
-    _save(fig, plt, png_path)
-
-
-def _save(fig, plt, png_path):
-    fig.tight_layout()
-    tmp = f"{png_path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    atomic_files.save_figure(fig, png_path)

@@ -21,11 +21,11 @@ import shutil
 import lmdb
 import numpy as np
 
-from ..infer import clusters
-from ..data import datasets
-from . import plots, metrics
 from ..runtime import prototxt, staging
+from ..data import datasets
+from ..infer import clusters
 from ..infer.embedding import distance
+from . import plots, metrics
 from .report_markdown import report_markdown
 
 DEFAULT_K = 5   # neighbours voting in the k-NN accuracy
@@ -83,7 +83,7 @@ def evaluate(embedder, reference_set, query_set, threshold=None, k=DEFAULT_K, lo
     """
     log = log or (lambda line: None)
     job = embedder.job
-    dataset = datasets.load_dataset(job.info["dataset"]["folder"])
+    dataset = datasets.load_dataset(job.dataset_folder)
     threshold = embedder.default_threshold if threshold is None else float(threshold)
     log(f"embedding {dataset.counts['val']} validation pairs")
     pairs, same = read_pair_records(*dataset.dbs["val"])

@@ -15,8 +15,8 @@ import os
 
 import numpy as np
 
-from ..data import image_sources
 from ..errors import BadInputError
+from ..data import image_sources
 
 
 def dataset_image_sets(manifest, where):

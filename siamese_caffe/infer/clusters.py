@@ -6,11 +6,12 @@ components (PCA) and the figure's title says so and how much variance the two
 components keep; one-dimensional features are drawn on a line.
 """
 
-import os
 
 import numpy as np
 
-UNLABELLED = -1
+from ..runtime import atomic_files
+from ..data.image_list import UNLABELLED
+
 COLOURS = "tab10"   # matplotlib's 10 distinct colours, one per MNIST digit
 
 
@@ -60,9 +61,5 @@ def plot_clusters(points, labels, png_path, title="feature clusters"):
     ax.legend(title="class", loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2.5,
               fontsize=8)
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    tmp = f"{png_path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    atomic_files.save_figure(fig, png_path)
     return note

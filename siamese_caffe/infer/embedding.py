@@ -60,7 +60,7 @@ class Embedder:
         self.batch_size = int(batch_size)
         self.image_shape = tuple(job.image_shape)
         self.mean = pair_input.read_mean(job.mean_file)
-        self.input_blob = job.info["network"].get("input_blob", "data")
+        self.input_blob = job.input_blob
         self.feature_blobs = job.feature_blobs
         self.margin = job.margin
         caffe = caffe_env.import_caffe()
@@ -105,7 +105,7 @@ class Embedder:
             lefts.append(left.reshape(len(left), -1).copy())
             rights.append(right.reshape(len(right), -1).copy())
         if not lefts:
-            dim = int(self.job.info["network"]["feature_dim"])
+            dim = self.job.feature_dim
             return np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32)
         return np.concatenate(lefts), np.concatenate(rights)
 
@@ -142,7 +142,7 @@ class Embedder:
         """Features of images as read by `read`: (N, 3, H, W) uint8 pairs and (N,) bool
         grayscale flags → (left, right) (N, D) float32; a grayscale digit's two are equal."""
         grayscale = np.asarray(grayscale, bool)
-        dim = int(self.job.info["network"]["feature_dim"])
+        dim = self.job.feature_dim
         left = np.empty((len(pairs), dim), np.float32)
         right = np.empty_like(left)
         if grayscale.any():

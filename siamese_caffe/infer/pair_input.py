@@ -17,6 +17,7 @@ import numpy as np
 import PIL.Image
 
 from ..errors import BadInputError
+from ..data import mean_files
 
 GRAY_MODES = {"L", "1", "LA"}           # one digit (alpha dropped)
 COLOUR_MODES = {"RGB", "RGBA", "RGBX", "P", "PA"}  # a pair picture (palette expanded)
@@ -79,22 +80,7 @@ def subtract_mean(pair, mean, grayscale):
 
 def read_mean(path):
     """A BlobProto mean file → (3, H, W) float32 (BadInputError when unreadable)."""
-    from ..runtime import prototxt
-
-    blob = prototxt.caffe_pb2().BlobProto()
-    try:
-        with open(path, "rb") as f:
-            blob.ParseFromString(f.read())
-    except OSError as err:
-        raise BadInputError(f"cannot read the job's mean file ({err})", where=path) from None
-    except Exception as err:  # protobuf's DecodeError
-        raise BadInputError(f"not a BlobProto mean file ({err})", where=path) from None
-    dims = tuple(blob.shape.dim) if blob.HasField("shape") else (
-        blob.num, blob.channels, blob.height, blob.width)
-    values = np.asarray(blob.data, np.float32)
-    if values.size != int(np.prod(dims)) or values.size == 0:
-        raise BadInputError(f"holds {values.size} values for shape {dims}", where=path)
-    return values.reshape(dims[-3:])
+    return mean_files.read_binaryproto(path)
 
 
 def _check_size(height_width, image_shape, path):

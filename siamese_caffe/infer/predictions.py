@@ -19,15 +19,16 @@ Two files hold the result:
 
 import csv
 import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import embedding
 from ..errors import BadInputError
+from ..runtime import atomic_files
+from ..data import image_list
+from ..data.image_list import UNLABELLED
+from . import embedding
 
-NO_LABEL = -1
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ListEntry:
 class Predictions:
     """Features of a list's images, in list order (skipped images left out).
 
-    paths: list of str as written. labels: (N,) int64, NO_LABEL where absent.
+    paths: list of str as written. labels: (N,) int64, UNLABELLED where absent.
     grayscale: (N,) bool. left, right: (N, D) float32. feature_blobs: (left, right)
     blob names. skipped: [(where, reason)] of the images left out.
     """
@@ -65,43 +66,15 @@ class Predictions:
     @property
     def labelled(self):
         """Whether every image has a class label."""
-        return len(self.labels) > 0 and bool((self.labels != NO_LABEL).all())
+        return len(self.labels) > 0 and bool((self.labels != UNLABELLED).all())
 
 
 def read_image_list(list_path, image_folder=None):
     """The entries of an image list (BadInputError for an unreadable or empty list)."""
-    try:
-        with open(list_path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInputError(f"cannot read image list ({err})", where=list_path) from None
-    base = image_folder or os.path.dirname(os.path.abspath(list_path))
-    entries = []
-    for number, written, label in list_lines(lines, list_path):
-        resolved = written if os.path.isabs(written) else os.path.join(base, written)
-        entries.append(ListEntry(written, resolved, label, f"{list_path}:{number}"))
-    return entries
-
-
-def list_lines(lines, where):
-    """[(line number, path as written, label or None)] of an image list's non-blank lines
-    (lines: list of str); BadInputError naming `where` when there are none."""
-    found = [(number, *_split(line.strip()))
-             for number, line in enumerate(lines, start=1) if line.strip()]
-    if not found:
-        raise BadInputError("the image list is empty (one image path per line)", where=where)
-    return found
-
-
-def _split(line):
-    """(path, label or None): a last whitespace-separated integer is the label."""
-    parts = line.rsplit(None, 1)
-    if len(parts) == 2:
-        try:
-            return parts[0], int(parts[1])
-        except ValueError:
-            pass
-    return line, None
+    base = image_list.list_folder(list_path, image_folder)
+    return [ListEntry(line.written, image_list.resolve(line.written, base), line.label,
+                      f"{list_path}:{line.number}")
+            for line in image_list.list_lines(image_list.read_lines(list_path), list_path)]
 
 
 def infer_list(embedder, entries, strict=False, warn=None, progress=False):
@@ -141,9 +114,9 @@ def infer_list(embedder, entries, strict=False, warn=None, progress=False):
 
 
 def _collect(embedder, kept, flags, lefts, rights, skipped):
-    dim = int(embedder.job.info["network"]["feature_dim"])
+    dim = embedder.job.feature_dim
     empty = np.zeros((0, dim), np.float32)
-    labels = np.array([NO_LABEL if e.label is None else e.label for e in kept], np.int64)
+    labels = np.array([UNLABELLED if e.label is None else e.label for e in kept], np.int64)
     return Predictions([e.written for e in kept], labels, np.array(flags, bool),
                        np.concatenate(lefts) if lefts else empty,
                        np.concatenate(rights) if rights else empty,
@@ -155,12 +128,12 @@ def write_csv(predictions, path):
     dim = predictions.left.shape[1]
     header = (["path", "label", "grayscale", "distance"] + [f"left_{k}" for k in range(dim)]
               + [f"right_{k}" for k in range(dim)])
-    with _replacing(path) as tmp, open(tmp, "w", newline="") as f:
+    with atomic_files.open_replacing(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for k, written in enumerate(predictions.paths):
             label = predictions.labels[k]
-            writer.writerow([written, "" if label == NO_LABEL else int(label),
+            writer.writerow([written, "" if label == UNLABELLED else int(label),
                              int(predictions.grayscale[k]), _num(predictions.distances[k])]
                             + [_num(v) for v in predictions.left[k]]
                             + [_num(v) for v in predictions.right[k]])
@@ -176,7 +149,7 @@ def digits_json(predictions):
 
 def write_json(predictions, path):
     """digits_json written to `path` (through a temporary file)."""
-    with _replacing(path) as tmp, open(tmp, "w") as f:
+    with atomic_files.open_replacing(path, "w") as f:
         json.dump(digits_json(predictions), f, indent=1)
         f.write("\n")
 
@@ -203,7 +176,7 @@ def _read_csv(path):
     try:
         left = np.array([[float(r[c]) for c in left_cols] for r in rows], np.float32)
         right = np.array([[float(r[c]) for c in right_cols] for r in rows], np.float32)
-        labels = np.array([int(r["label"]) if r.get("label") else NO_LABEL for r in rows],
+        labels = np.array([int(r["label"]) if r.get("label") else UNLABELLED for r in rows],
                           np.int64)
     except (ValueError, TypeError) as err:
         raise BadInputError(f"bad value in predictions ({err})", where=path) from None
@@ -221,7 +194,7 @@ def _read_json(path):
         right = np.array([outputs[p][names[-1]] for p in paths], np.float32).reshape(len(paths), -1)
     except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
         raise BadInputError(f"not a DIGITS infer-many JSON ({err!r})", where=path) from None
-    labels = np.full(len(paths), NO_LABEL, np.int64)
+    labels = np.full(len(paths), UNLABELLED, np.int64)
     return Predictions(paths, labels, np.zeros(len(paths), bool), left, right,
                        (names[0], names[-1]))
 
@@ -232,23 +205,3 @@ def _col_index(name):
 
 def _num(value):
     return f"{float(value):.7g}"
-
-
-class _replacing:
-    """Context manager: a temporary path beside `path`, renamed onto it on success."""
-
-    def __init__(self, path):
-        self.path = path
-        self.tmp = f"{path}.tmp-{os.getpid()}"
-
-    def __enter__(self):
-        parent = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(parent, exist_ok=True)
-        return self.tmp
-
-    def __exit__(self, kind, value, traceback):
-        if kind is None:
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)
-        return False

@@ -3,11 +3,10 @@
 caffe.draw lays the net out with pydot and renders it with graphviz's `dot`.
 """
 
-import os
 import shutil
 
-from ..runtime import caffe_env
 from ..errors import SiameseCaffeError
+from ..runtime import atomic_files, caffe_env
 
 PHASES = ("train", "test", "all")
 RANKDIRS = ("LR", "TB", "BT", "RL")
@@ -31,12 +30,6 @@ def draw_net(net, png_path, phase="train", rankdir="LR"):
     import caffe.draw
 
     caffe_phase = {"train": caffe.TRAIN, "test": caffe.TEST, "all": None}[phase]
-    root, ext = os.path.splitext(png_path)
-    tmp = f"{root}.tmp-{os.getpid()}{ext or '.png'}"
-    try:
+    with atomic_files.replacing(png_path) as tmp:
         caffe.draw.draw_net_to_file(net, tmp, rankdir, caffe_phase)
-        os.replace(tmp, png_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return png_path

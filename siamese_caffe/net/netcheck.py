@@ -20,8 +20,8 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-from ..runtime import netprobe, prototxt
 from ..errors import BadInputError
+from ..runtime import netprobe, prototxt
 
 INPUT_BLOB = "data"
 LABEL_BLOB = "label"

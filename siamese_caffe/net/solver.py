@@ -13,8 +13,8 @@ import math
 import os
 from dataclasses import asdict, dataclass
 
-from ..runtime import prototxt
 from ..errors import BadInputError
+from ..runtime import prototxt
 
 # Fields the training command works out itself; a template must leave them unset.
 DERIVED_FIELDS = ("net", "net_param", "train_net", "train_net_param", "test_net",

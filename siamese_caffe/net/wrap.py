@@ -13,9 +13,9 @@ The user's prototxt holds no data layers; it reads `data` and `label`.
   `exclude { stage: "deploy" }` rules work. Inference feeds mean-subtracted pairs.
 """
 
-from . import netcheck
-from ..runtime import prototxt
 from ..errors import BadInputError
+from ..runtime import prototxt
+from . import netcheck
 
 TRAIN_STAGE, VAL_STAGE, DEPLOY_STAGE = "train", "val", "deploy"
 # (phase of the dataset, Caffe phase name) -> names of the added Data layers

@@ -8,8 +8,8 @@ checked here first.
 
 import os
 
-from . import caffe_info
 from ..errors import BadInputError
+from . import caffe_info
 
 
 def caffe_has_cuda():

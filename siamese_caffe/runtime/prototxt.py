@@ -7,12 +7,11 @@ back as text (optionally under a comment header) through a temporary file, so a
 reader never sees half a file.
 """
 
-import os
 
 from google.protobuf import text_format
 
-from . import caffe_env
 from ..errors import BadInputError
+from . import atomic_files, caffe_env
 
 
 def caffe_pb2():
@@ -68,7 +67,4 @@ def write_text(path, message, header=None):
     body = to_text(message)
     if header:
         body = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + body
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(body)
-    os.replace(tmp, path)
+    atomic_files.write_text(path, body)

@@ -40,10 +40,10 @@ import flask
 import werkzeug.exceptions as http
 
 from .. import __version__
+from ..errors import BadInputError
+from ..train import trainlog
 from ..infer import embedding, predictions, visualize
 from . import netcache, pathguard, inputs
-from ..train import trainlog
-from ..errors import BadInputError
 
 DEFAULT_MAX_UPLOAD_MB = 16   # a request's whole body; an MNIST train.txt of 60,000 lines is ~1.2 MB
 BODY_SLACK = 1 << 20         # waitress's own cap sits this far above Flask's, as a backstop
@@ -100,7 +100,7 @@ def _add_routes(app, state):
     def infer_many():
         form, files = flask.request.form, flask.request.files
         job = inputs.find_job(state.jobs_dir, form)
-        listed = inputs.image_list(state.roots, form, files)
+        listed = inputs.uploaded_list(state.roots, form, files)
         snapshot = inputs.pick_snapshot(job, form)
         return infer_many_answer(state.cache.get(job, snapshot), listed)
 
@@ -157,16 +157,14 @@ def infer_many_answer(loaded, listed):
 def job_document(job):
     """GET /models/<id>.json: DIGITS' keys (id, name, status, snapshots as epochs) plus
     job.json's dataset, network, plan and settings, and the last train / val losses."""
-    info = job.info
     snapshots = job.snapshots()
     return {"id": job.job_id, "name": job.job_id, "job id": job.job_id,
-            "status": info.get("status"), "message": info.get("message"),
-            "creation time": info.get("created"), "framework": "caffe",
+            "status": job.status, "message": job.message,
+            "creation time": job.created, "framework": "caffe",
             "snapshots": [s.epoch for s in snapshots],
             "snapshot_iterations": [s.iteration for s in snapshots],
-            "dataset": info.get("dataset"), "network": info.get("network"),
-            "plan": info.get("plan"),
-            "settings": info.get("settings"),
+            "dataset": job.dataset_info, "network": job.network_info,
+            "plan": job.plan, "settings": job.settings,
             "last_losses": last_losses(trainlog.read_rows(job.file("train_log")))}
 
 

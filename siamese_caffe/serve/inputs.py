@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import werkzeug.exceptions as http
 
+from ..errors import BadInputError
+from ..data import image_list
 from ..train import jobs
 from ..infer import predictions
-from ..errors import BadInputError
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")   # a folder name, never a path
 LATEST_EPOCHS = (0.0, -1.0)   # DIGITS: snapshot_epoch 0 or -1 means the last snapshot
@@ -91,7 +92,7 @@ class ImageList:
     lines: list
 
 
-def image_list(roots, form, files):
+def uploaded_list(roots, form, files):
     """The ImageList of the `image_list` upload, honouring `image_folder` and
     `num_test_images`. Every path is checked before any image is read."""
     upload = files.get("image_list")
@@ -104,14 +105,15 @@ def image_list(roots, form, files):
     folder_text = (form.get("image_folder") or "").strip()
     folder = _image_folder(roots, folder_text)
     limit = _count(form, "num_test_images")
-    found = predictions.list_lines(lines, "image_list")[:limit]
+    found = image_list.list_lines(lines, "image_list")[:limit]
     entries, keys = [], []
-    for number, written, label in found:
-        entries.append(predictions.ListEntry(written, roots.resolve(written, base=folder),
-                                             label, f"image_list:{number}"))
-        relative = folder_text and not os.path.isabs(written)
-        keys.append(os.path.join(folder_text, written) if relative else written)
-    return ImageList(entries, keys, [number for number, _, _ in found])
+    for line in found:
+        entries.append(predictions.ListEntry(line.written,
+                                             roots.resolve(line.written, base=folder),
+                                             line.label, f"image_list:{line.number}"))
+        relative = folder_text and not os.path.isabs(line.written)
+        keys.append(os.path.join(folder_text, line.written) if relative else line.written)
+    return ImageList(entries, keys, [line.number for line in found])
 
 
 def _image_folder(roots, text):

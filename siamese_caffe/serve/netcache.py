@@ -19,9 +19,9 @@ import contextlib
 import os
 import threading
 
+from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import caffe_env, devices, netprobe
 from ..infer import embedding
-from ..errors import BadInputError, SiameseCaffeError
 
 DEFAULT_MAX_NETS = 8   # jobs x snapshots kept loaded; more are reloaded on demand
 

@@ -17,8 +17,8 @@ A job lives in ``jobs/<job_id>/`` (job ids as DIGITS made them,
 
 job.json (JSON object):
 
-    job_id, created (ISO time), status ("created" | "running" | "done" |
-    "interrupted" | "diverged" | "failed"), message (why it stopped, or null), pid,
+    job_id, created (ISO time), status (one of STATUSES below), message (why it
+    stopped, or null), pid (of the training process while it runs),
     dataset   {folder, mean_file, image_shape [3, H, W], train_pairs, val_pairs}
     network   {source (path given), feature_blobs [left, right], feature_dim,
                margin, legacy_loss, loss_layer, loss_top, input_blob "data",
@@ -31,7 +31,8 @@ job.json (JSON object):
 Paths in `dataset` are absolute; everything else is relative to the job folder.
 `Job.load` reads a job for infer / evaluate / plot steps: `Job.load("jobs/<id>")`
 or `Job.load("<id>", jobs_dir="jobs")`, then `job.deploy_path`, `job.mean_file`,
-`job.last_snapshot().caffemodel_path`, ...
+`job.last_snapshot().caffemodel_path`, ... job.json is read through Job's properties
+only; `info` is the raw dict, for jobs.py and the code that writes a new job.
 """
 
 import datetime
@@ -42,6 +43,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..errors import BadInputError
+from ..runtime import atomic_files
 
 JOB_FILE = "job.json"
 FILES = {"original": "original.prototxt", "train_val": "train_val.prototxt",
@@ -50,6 +52,15 @@ FILES = {"original": "original.prototxt", "train_val": "train_val.prototxt",
          "loss_plot": "loss.png", "network_plot": "network.png"}
 SNAPSHOT_RE = re.compile(r"^snapshot_iter_(\d+)\.caffemodel$")
 DEFAULT_JOBS_DIR = "jobs"
+
+# job.json "status": what became of the job
+CREATED = "created"            # written by create_job, never trained
+RUNNING = "running"            # a training process (pid) is at work on it
+DONE = "done"                  # trained to its last iteration
+INTERRUPTED = "interrupted"    # stopped by Ctrl-C / SIGTERM after a snapshot: resumable
+DIVERGED = "diverged"          # stopped at a NaN or infinite value; the last good snapshot kept
+FAILED = "failed"              # stopped by an error (message says which)
+STATUSES = (CREATED, RUNNING, DONE, INTERRUPTED, DIVERGED, FAILED)
 
 
 def new_job_id(now=None):
@@ -104,6 +115,52 @@ class Job:
     def job_id(self):
         return self.info.get("job_id", os.path.basename(self.path))
 
+    @property
+    def status(self):
+        """One of STATUSES."""
+        return self.info.get("status", CREATED)
+
+    @property
+    def message(self):
+        """Why the job stopped (str), or None."""
+        return self.info.get("message")
+
+    @property
+    def pid(self):
+        """The training process's id while status is RUNNING, else None."""
+        return self.info.get("pid")
+
+    @property
+    def created(self):
+        """Creation time, ISO 8601 text (local time, seconds)."""
+        return self.info.get("created")
+
+    @property
+    def iteration(self):
+        """Iteration of the last snapshot (0 before the first)."""
+        return int(self.info.get("iteration") or 0)
+
+    def record(self, **facts):
+        """Set top-level job.json facts (status, message, pid, iteration, ...) in memory;
+        save() writes them."""
+        unknown = set(facts) - {"status", "message", "pid", "iteration", "finished"}
+        if unknown:
+            raise KeyError(f"not a job.json fact: {', '.join(sorted(unknown))}")
+        if facts.get("status", CREATED) not in STATUSES:
+            raise ValueError(f"unknown job status {facts['status']!r}")
+        self.info.update(facts)
+
+    # ---- the dataset
+    @property
+    def dataset_info(self):
+        """job.json's `dataset` facts (dict: folder, mean_file, image_shape, pair counts)."""
+        return dict(self.info["dataset"])
+
+    @property
+    def dataset_folder(self):
+        """Absolute path of the create-db folder the job trains on."""
+        return self.info["dataset"]["folder"]
+
     def file(self, key):
         """Absolute path of one of FILES ('deploy', 'train_log', ...)."""
         return os.path.join(self.path, FILES[key])
@@ -140,8 +197,65 @@ class Job:
         return tuple(self.info["network"]["feature_blobs"])
 
     @property
+    def feature_dim(self):
+        """Length of one branch's feature vector (2 for the DIGITS network)."""
+        return int(self.info["network"]["feature_dim"])
+
+    @property
     def margin(self):
         return float(self.info["network"]["margin"])
+
+    @property
+    def network_info(self):
+        """job.json's `network` facts (dict: feature_blobs, loss_layer, loss_top, ...)."""
+        return dict(self.info["network"])
+
+    @property
+    def input_blob(self):
+        return self.info["network"].get("input_blob", "data")
+
+    @property
+    def label_blob(self):
+        return self.info["network"].get("label_blob", "label")
+
+    @property
+    def loss_top(self):
+        """The blob the ContrastiveLoss layer writes (the loss training reports)."""
+        return self.info["network"]["loss_top"]
+
+    # ---- the plan and settings
+    @property
+    def plan(self):
+        """The training plan, solver.Plan as a dict (epochs, max_iter, iterations_per_epoch, ...)."""
+        return dict(self.info["plan"])
+
+    @property
+    def max_iter(self):
+        return int(self.info["plan"]["max_iter"])
+
+    @property
+    def settings(self):
+        """The options training runs with (dict: solver_type, base_lr, seed, device, notes, ...)."""
+        return self.info["settings"]
+
+    @property
+    def device(self):
+        """Where the job trains, as devices.describe wrote it ("cpu" or "gpu N")."""
+        return self.info["settings"]["device"]
+
+    @device.setter
+    def device(self, description):
+        self.info["settings"]["device"] = description
+
+    @property
+    def notes(self):
+        """What create_job adjusted or warned about (list of str)."""
+        return list(self.info["settings"].get("notes", []))
+
+    @property
+    def snapshot_records(self):
+        """job.json's snapshot entries [{iteration, epoch, caffemodel, solverstate}]."""
+        return list(self.info.get("snapshots", []))
 
     def snapshots(self):
         """Snapshots found in the folder, by iteration (a .caffemodel is required)."""
@@ -179,9 +293,4 @@ class Job:
     def save(self):
         """Write job.json atomically (snapshots list refreshed from the folder)."""
         self.info["snapshots"] = [s.as_record() for s in self.snapshots()]
-        path = os.path.join(self.path, JOB_FILE)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(self.info, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        atomic_files.write_json(os.path.join(self.path, JOB_FILE), self.info)

@@ -10,18 +10,17 @@ no half-made job. The layout is described in jobs.py.
 """
 
 import datetime
+import math
 import os
 import secrets
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 
 from .. import PROJECT_ROOT
+from ..errors import BadInputError
+from ..runtime import atomic_files, devices, netprobe, prototxt, staging
 from ..data import datasets
-from ..runtime import devices, netprobe, prototxt
 from ..net import drawnet, netcheck, solver, wrap
 from . import jobs
-from ..errors import BadInputError
 
 DEFAULT_NETWORK = os.path.join("prototxt", "mnist_siamese_train_test.prototxt")
 DEFAULT_SOLVER = os.path.join("prototxt", "solver.prototxt")
@@ -79,17 +78,11 @@ def create_job(dataset_dir, network_path=None, settings=None, solver_template=No
     final = os.path.join(jobs_dir, job_id)
     if os.path.lexists(final):
         raise BadInputError("a job with this id already exists", where=final)
-    os.makedirs(jobs_dir, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{job_id}.tmp-", dir=jobs_dir)
-    try:
-        os.chmod(work, 0o755)
+    with staging.staged_folder(final) as work:
         _write_files(work, draft)
         network = _probe_and_check(work, draft, settings.allow_unshared)
         drawnet.draw_net(draft.nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))
         jobs.Job(work, _job_info(job_id, draft, network, settings)).save()
-        os.rename(work, final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return jobs.Job.load(final)
 
 
@@ -120,8 +113,7 @@ def draft_job(dataset_dir, network_path, settings, solver_template):
 
 
 def _write_files(folder, draft):
-    with open(os.path.join(folder, jobs.FILES["original"]), "w", encoding="utf-8") as f:
-        f.write(draft.original_text)
+    atomic_files.write_text(os.path.join(folder, jobs.FILES["original"]), draft.original_text)
     prototxt.write_text(os.path.join(folder, jobs.FILES["train_val"]), draft.nets["train_val"],
                         header="The network wrapped for training by siamese-caffe train: "
                                "Data layers for both phases, then original.prototxt.")
@@ -156,7 +148,7 @@ def _probe_and_check(folder, draft, allow_unshared):
                                 where=network_path)
     dims = [blobs[blob][1:] for blob in info.feature_blobs]
     return {"source": os.path.abspath(network_path),
-            "feature_blobs": list(info.feature_blobs), "feature_dim": int(_product(dims[0])),
+            "feature_blobs": list(info.feature_blobs), "feature_dim": int(math.prod(dims[0])),
             "margin": info.margin, "legacy_loss": info.legacy_loss,
             "loss_layer": info.loss_layer, "loss_top": info.loss_top,
             "input_blob": netcheck.INPUT_BLOB, "label_blob": netcheck.LABEL_BLOB,
@@ -169,7 +161,7 @@ def _job_info(job_id, draft, network, settings):
     return {
         "job_id": job_id,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "status": "created", "message": None, "pid": None,
+        "status": jobs.CREATED, "message": None, "pid": None,
         "dataset": {"folder": dataset.folder, "mean_file": dataset.mean_file,
                     "image_shape": list(dataset.image_shape),
                     "train_pairs": dataset.counts["train"], "val_pairs": dataset.counts["val"]},
@@ -183,10 +175,3 @@ def _job_info(job_id, draft, network, settings):
         "snapshots": [],
         "iteration": 0,
     }
-
-
-def _product(dims):
-    result = 1
-    for d in dims:
-        result *= int(d)
-    return result

@@ -1,7 +1,6 @@
 """loss.png: training and validation loss against epochs, like DIGITS' job chart."""
 
-import os
-
+from ..runtime import atomic_files
 from . import trainlog
 
 
@@ -27,9 +26,5 @@ def plot_loss(train_log_path, png_path, title=None):
     ax.grid(True, alpha=0.3)
     if rows:
         ax.legend()
-    fig.tight_layout()
-    tmp = f"{png_path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    atomic_files.save_figure(fig, png_path)
     return png_path

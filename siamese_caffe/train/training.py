@@ -29,12 +29,12 @@ import time
 
 import numpy as np
 
-from ..runtime import caffe_env, caffe_log, devices, interrupts, prototxt
-from . import jobs, lossplot, trainlog
-from ..net import solver
 from ..errors import BadInputError, SiameseCaffeError
+from ..runtime import caffe_env, caffe_log, devices, interrupts, prototxt
+from ..net import solver
+from . import jobs, lossplot, trainlog
 
-DONE, INTERRUPTED, DIVERGED, FAILED, RUNNING = "done", "interrupted", "diverged", "failed", "running"
+from .jobs import DONE, DIVERGED, FAILED, INTERRUPTED, RUNNING  # noqa: F401 (re-exported)
 
 
 class TrainingStoppedError(SiameseCaffeError):
@@ -77,11 +77,11 @@ def train_job(job, resume=False, gpu=None, progress=True, out=None):
     """
     _check_can_run(job, resume)
     device = devices.choose_device(gpu) if gpu is not None else \
-        devices.parse(job.info["settings"]["device"])
+        devices.parse(job.device)
     start = _resume_point(job) if resume else None
     trainlog.truncate_after(job.file("train_log"), start.iteration if start else -1)
-    job.info.update(status=RUNNING, message=None, pid=os.getpid())
-    job.info["settings"]["device"] = devices.describe(device)
+    job.record(status=RUNNING, message=None, pid=os.getpid())
+    job.device = devices.describe(device)
     job.save()
     status, message = FAILED, "training stopped by an unexpected error"
     try:
@@ -122,10 +122,10 @@ class TrainingLoop:
         self.log = log
         self.stop = stop
         self.stream = stream
-        self.plan = solver.Plan(**job.info["plan"])
-        self.loss_top = job.info["network"]["loss_top"]
-        self.features = job.info["network"]["feature_blobs"]
-        self.label = job.info["network"]["label_blob"]
+        self.plan = solver.Plan(**job.plan)
+        self.loss_top = job.loss_top
+        self.features = list(job.feature_blobs)
+        self.label = job.label_blob
         self.elapsed0 = trainlog.last_elapsed(job.file("train_log"))
         self.started = time.perf_counter()
         self.step_seconds = 0.0
@@ -217,7 +217,7 @@ class TrainingLoop:
 
     def _snapshot(self):
         self.solver.snapshot()
-        self.job.info["iteration"] = self.solver.iter
+        self.job.record(iteration=self.solver.iter)
         self.job.save()
 
     def _interrupted(self):
@@ -295,22 +295,21 @@ def _resume_point(job):
     Only snapshots job.json recorded count: Caffe writes its two files in place, so
     files of a snapshot cut short by a kill exist but were never recorded.
     """
-    recorded = {s["iteration"] for s in job.info.get("snapshots", []) if s.get("solverstate")}
+    recorded = {s["iteration"] for s in job.snapshot_records if s.get("solverstate")}
     resumable = [s for s in job.snapshots() if s.solverstate_path and s.iteration in recorded]
     return resumable[-1] if resumable else None
 
 
 def _check_can_run(job, resume):
-    info = job.info
-    pid = info.get("pid")
-    if info.get("status") == RUNNING and pid and pid != os.getpid() and _alive(pid):
+    pid = job.pid
+    if job.status == RUNNING and pid and pid != os.getpid() and _alive(pid):
         raise BadInputError(f"is being trained by process {pid}", where=job.path)
-    if not resume and info.get("status") != "created":
-        raise BadInputError(f"has already been trained (status {info.get('status')}); "
+    if not resume and job.status != jobs.CREATED:
+        raise BadInputError(f"has already been trained (status {job.status}); "
                             "use --resume to continue it", where=job.path)
-    if resume and info.get("status") == DONE:
+    if resume and job.status == DONE:
         raise BadInputError(f"is already trained to its last iteration "
-                            f"({info['plan']['max_iter']})", where=job.path)
+                            f"({job.max_iter})", where=job.path)
 
 
 def _alive(pid):
@@ -326,8 +325,8 @@ def _alive(pid):
 def _finish(job, status, message):
     """Record how the run ended in job.json and redraw loss.png."""
     snapshots = job.snapshots()
-    job.info.update(status=status, message=message, pid=None,
-                    iteration=snapshots[-1].iteration if snapshots else 0)
+    job.record(status=status, message=message, pid=None,
+               iteration=snapshots[-1].iteration if snapshots else 0)
     job.save()
     if os.path.exists(job.file("train_log")):
         lossplot.plot_loss(job.file("train_log"), job.file("loss_plot"),

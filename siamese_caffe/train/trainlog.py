@@ -21,6 +21,8 @@ import csv
 import math
 import os
 
+from ..runtime import atomic_files
+
 COLUMNS = ("iteration", "epoch", "phase", "loss", "learning_rate", "same_distance",
            "different_distance", "elapsed_s")
 
@@ -70,10 +72,8 @@ def truncate_after(path, iteration):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= iteration]
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
+    with atomic_files.open_replacing(path, "w", newline="") as f:
         csv.writer(f).writerows(kept)
-    os.replace(tmp, path)
 
 
 def last_elapsed(path):

@@ -69,7 +69,7 @@ def site(tiny_job, digit_pngs, tmp_path_factory):
     os.symlink(data / digit_pngs[2][0][0], data / "link-in.png")
     tmpdir = base / "tmp"
     tmpdir.mkdir()
-    server = serving.start_server(["--jobs", jobs_dir, "--data-root", data, "--max-upload-mb",
+    server = serving.start_server(["--jobs-dir", jobs_dir, "--data-root", data, "--max-upload-mb",
                                    "1", "--threads", "4"], base / "logs", tmpdir=tmpdir)
     yield Site(server, tiny_job.job_id, str(jobs_dir), str(data), str(outside), str(tmpdir),
                digit_pngs[2], str(pair_png))
