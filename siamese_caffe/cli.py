@@ -57,8 +57,11 @@ def build_parser():
 
 def main(argv=None):
     """Entry point; returns the process exit status."""
+    from .runtime import interrupts
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    interrupts.sigterm_as_interrupt()
     try:
         return args._run(args) or 0
     except SiameseCaffeError as err:
@@ -68,8 +71,9 @@ def main(argv=None):
         # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
         sys.stdout = open(os.devnull, "w")
         return 0
-    except KeyboardInterrupt:
-        print(f"siamese-caffe {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        how = " by SIGTERM" if isinstance(err, interrupts.Terminated) else ""
+        print(f"siamese-caffe {args.command}: interrupted{how}", file=sys.stderr)
         return 130
 
 

@@ -7,13 +7,91 @@ replaces `path` in one rename (atomic on POSIX: a reader sees the old file or th
 one, never half of one); when the block raises, or is interrupted, the temporary file is
 removed and `path` is left as it was. Every writer of the package goes through here;
 folders go through staging.py.
+
+A process killed by SIGKILL (or a crash) cannot remove its temporary file. Every
+temporary name this package makes — files here, staging folders in staging.py, the
+training loop's snapshot files — starts with "." and carries ".tmp-<pid>" of its
+owner, so `remove_stale(folder)` can tell leftovers of dead processes from work in
+progress and remove only those.
 """
 
 import contextlib
 import json
 import os
+import re
+import shutil
 
 TMP_MARK = ".tmp-"
+# .<name>.tmp-<pid> followed by the end, an extension, "-<random>" (staging) or "_iter_N…"
+TMP_NAME = re.compile(r"^\..+?\.tmp-(\d+)(?:[-_.].*)?$")
+
+
+def owner_pid(name):
+    """The pid embedded in one of this package's temporary names (int), or None."""
+    match = TMP_NAME.match(name)
+    return int(match.group(1)) if match else None
+
+
+def pid_alive(pid):
+    """Whether a process with this id exists (one of another user counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_temporaries(folder, prefix=""):
+    """Temporary files and folders in `folder` (names starting with "." + `prefix`) whose
+    owner process is gone: leftovers of a killed run. Absolute paths, sorted."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    stale = []
+    for name in names:
+        pid = owner_pid(name)
+        if pid is None or not name.startswith("." + prefix) or pid == os.getpid():
+            continue
+        path = os.path.join(os.path.abspath(folder), name)
+        if not pid_alive(pid) or _started_after(pid, path):
+            stale.append(path)
+    return sorted(stale)
+
+
+def _started_after(pid, path):
+    """Whether process `pid` started after `path` was last modified — then it is not the
+    process that made it (its pid was reused). False when this cannot be told."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        started = boot + ticks / os.sysconf("SC_CLK_TCK")
+        return started > os.lstat(path).st_mtime + 2.0
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+
+
+def remove_stale(folder, prefix=""):
+    """Remove `stale_temporaries(folder, prefix)`; the paths removed."""
+    removed = []
+    for path in stale_temporaries(folder, prefix):
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        except FileNotFoundError:
+            pass                      # another process cleaned it at the same moment
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def temporary_path(path):

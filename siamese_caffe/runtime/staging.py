@@ -4,6 +4,13 @@
 block finishes it is renamed to the target (an existing target is replaced only
 with force=True), and when the block raises or is interrupted it is removed.
 Other helpers may use it for any generated folder.
+
+The temporary folder is named `.<name>.tmp-<pid>-<random>` (atomic_files' naming):
+when a run is killed outright (SIGKILL, a power cut) its folder stays behind, and the
+next staged_folder beside the same target removes every such folder whose owner
+process is gone (`remove_stale_folders`), never one a live process is filling.
+SIGTERM and Ctrl-C end a run through its `finally`, which removes the folder at once
+(the command line turns SIGTERM into KeyboardInterrupt, see interrupts.py).
 """
 
 import contextlib
@@ -12,6 +19,7 @@ import shutil
 import tempfile
 
 from ..errors import BadInputError
+from . import atomic_files
 
 
 def check_free(target, force=False):
@@ -28,7 +36,8 @@ def staged_folder(target, force=False):
     check_free(target, force)
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
+    remove_stale_folders(parent)
+    work = tempfile.mkdtemp(prefix=_prefix(target), dir=parent)
     try:
         os.chmod(work, 0o777 & ~_umask())   # mkdtemp makes 0700; give what mkdir would
         yield work
@@ -42,13 +51,23 @@ def _rename_over(work, target):
     if not os.path.lexists(target):
         os.rename(work, target)
         return
-    trash = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-",
-                             dir=os.path.dirname(target))
+    trash = tempfile.mkdtemp(prefix=_prefix(target) + "old-", dir=os.path.dirname(target))
     try:
         os.rename(target, os.path.join(trash, "old"))
         os.rename(work, target)
     finally:
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_stale_folders(parent):
+    """Remove the staging folders (and temporary files) in `parent` left by runs that were
+    killed: those whose owner pid is no longer alive. Returns the paths removed."""
+    return atomic_files.remove_stale(parent)
+
+
+def _prefix(target):
+    """`.<name>.tmp-<pid>-`: the start of this process's staging folders for `target`."""
+    return f".{os.path.basename(target)}{atomic_files.TMP_MARK}{os.getpid()}-"
 
 
 def _umask():
