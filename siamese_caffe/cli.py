@@ -61,9 +61,9 @@ def main(argv=None):
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    interrupts.sigterm_as_interrupt()
     try:
-        return args._run(args) or 0
+        with interrupts.sigterm_as_interrupt():
+            return args._run(args) or 0
     except SiameseCaffeError as err:
         print(f"siamese-caffe {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -30,6 +30,7 @@ from .. import PROJECT_ROOT
 from ..errors import BadInputError
 
 META_PAGES = 2
+MIN_PAGE = 4096      # LMDB pages are the OS page size, at least 4 KiB
 STARTED = "CHECKING "
 BAD = "BAD "
 
@@ -41,6 +42,9 @@ def quick_check(path):
     if not os.path.isfile(data):
         raise BadInputError("missing LMDB (no data.mdb)", where=path)
     size = os.path.getsize(data)
+    if size < META_PAGES * MIN_PAGE:
+        raise BadInputError(f"damaged: data.mdb is {size} bytes, too short for an LMDB "
+                            "(cut short)", where=path)
     try:
         env = lmdb.open(path, readonly=True, lock=False, subdir=True)
     except lmdb.Error as err:

@@ -28,14 +28,20 @@ class Terminated(KeyboardInterrupt):
     """KeyboardInterrupt raised by SIGTERM (see sigterm_as_interrupt)."""
 
 
+@contextlib.contextmanager
 def sigterm_as_interrupt():
-    """From now on SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread."""
+    """Within the block, SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def handle(signum, frame):
         raise Terminated()
-    signal.signal(signal.SIGTERM, handle)
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

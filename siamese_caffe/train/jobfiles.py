@@ -88,8 +88,25 @@ def check_inference_files(job, snapshot):
     if not deploy_known:
         prototxt.read_net(job.deploy_path)           # a syntax error: file:line
     if not (weights_known and deploy_known):
-        _probe([("net", job.deploy_path, "test", [], snapshot.caffemodel_path)],
-               job.deploy_path, snapshot.caffemodel_path)
+        net, = _probe([("net", job.deploy_path, "test", [], snapshot.caffemodel_path)],
+                      job.deploy_path, snapshot.caffemodel_path)
+        _check_described(job, net)
+
+
+def _check_described(job, net):
+    """BadInputError naming deploy.prototxt when the net Caffe built from it lacks the
+    blobs inference reads (a file cut at a layer boundary still parses)."""
+    blobs = net["blobs"]
+    want = tuple(job.image_shape)
+    have = tuple(blobs.get(job.input_blob, [])[1:])
+    if have != want:
+        raise BadInputError(f"its input blob '{job.input_blob}' is "
+                            f"{_dims_text(have) if have else 'missing'}, the job's images are "
+                            f"{_dims_text(want)} (cut short or edited?)", where=job.deploy_path)
+    for name in job.feature_blobs:
+        if name not in blobs:
+            raise BadInputError(f"has no feature blob '{name}' (cut short or edited?)",
+                                where=job.deploy_path)
 
 
 def check_resume_files(job, snapshot):
@@ -108,9 +125,16 @@ def check_resume_files(job, snapshot):
         path = atomic_files.temporary_path(os.path.join(job.path, "probe-solver.prototxt"))
         prototxt.write_text(path, runtime)
         try:
-            _probe([("solver", path)], job.solver_path, snapshot.caffemodel_path)
+            solver_nets, = _probe([("solver", path)], job.solver_path, snapshot.caffemodel_path)
         finally:
             os.remove(path)
+        for net in [solver_nets["train"], *solver_nets["test"]]:
+            missing = [name for name in (job.loss_top, job.label_blob, *job.feature_blobs)
+                       if name not in net["blobs"]]
+            if missing:
+                raise BadInputError(f"the net Caffe builds from it has no blob "
+                                    f"'{missing[0]}' (cut short or edited?)",
+                                    where=job.train_val_path)
         if not weights_known:
             _probe([("net", job.deploy_path, "test", [], snapshot.caffemodel_path)],
                    job.deploy_path, snapshot.caffemodel_path)
@@ -186,7 +210,7 @@ def _parse(path, message_type, what):
 def _probe(items, prototxt_path, weights_path):
     """netprobe.probe, with a failure blamed on the weights when Caffe's message says so."""
     try:
-        netprobe.probe(items)
+        return netprobe.probe(items)
     except netprobe.CaffeRejectedError as err:
         about_weights = any(word in err.reason for word in
                             (os.path.basename(weights_path), "copy param", "Incompatible number",
