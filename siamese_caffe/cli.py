@@ -71,6 +71,15 @@ def main(argv=None):
         # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
         sys.stdout = open(os.devnull, "w")
         return 0
+    except OSError as err:
+        # the machine refused (disk full, permission denied, read-only file system): one
+        # line naming the file; whatever was being written was built aside and removed
+        if err.filename is None and err.errno is None:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"siamese-caffe {args.command}: error: {where}{err.strerror or err}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt as err:
         how = " by SIGTERM" if isinstance(err, interrupts.Terminated) else ""
         print(f"siamese-caffe {args.command}: interrupted{how}", file=sys.stderr)

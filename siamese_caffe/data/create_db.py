@@ -23,7 +23,7 @@ import secrets
 
 import numpy as np
 
-from ..errors import BadInputError
+from ..errors import BadInputError, OutputError
 from ..runtime import staging
 from . import image_sources, mean_files, pair_lmdb, pair_pictures, pairs
 
@@ -61,11 +61,16 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
                 "requested_positive_fraction": positive_fraction,
                 "pair": _pair_format(train_set.shape), "source": source, "notes": notes}
     with staging.staged_folder(output_dir, force) as work:
-        for phase, rng, phase_count in (("train", train_rng, count), ("val", val_rng, val_count)):
-            log(f"Will create {phase_count} pairs of {phase} images "
-                f"(from {len(sets[phase])} images)")
-            manifest[phase] = _write_phase(work, phase, sets[phase], phase_count,
-                                           positive_fraction, rng, batch_records, progress)
+        try:
+            for phase, rng, phase_count in (("train", train_rng, count),
+                                            ("val", val_rng, val_count)):
+                log(f"Will create {phase_count} pairs of {phase} images "
+                    f"(from {len(sets[phase])} images)")
+                manifest[phase] = _write_phase(work, phase, sets[phase], phase_count,
+                                               positive_fraction, rng, batch_records, progress)
+        except OutputError as err:     # name the target, not the staging folder
+            where = err.where and os.path.join(output_dir, os.path.relpath(err.where, work))
+            raise OutputError(err.message, where=where) from None
         with open(os.path.join(work, "dataset.json"), "w") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")

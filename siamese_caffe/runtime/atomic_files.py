@@ -1,6 +1,7 @@
 """Files that appear whole or not at all: written beside the target, then renamed over it.
 
-`replacing(path)` yields a temporary path in the target's folder, named
+`replacing(path)` yields a temporary path in the target's folder (first removing
+that target's temporary files left by killed processes), named
 `.<stem>.tmp-<pid><ext>` (the same extension, so libraries that choose a format by it —
 matplotlib, graphviz — write the right one). When the block finishes, the temporary file
 replaces `path` in one rename (atomic on POSIX: a reader sees the old file or the new
@@ -104,7 +105,9 @@ def temporary_path(path):
 @contextlib.contextmanager
 def replacing(path):
     """Context manager: a temporary path that becomes `path` when the block succeeds."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    remove_stale(folder, prefix=os.path.splitext(os.path.basename(path))[0] + TMP_MARK)
     tmp = temporary_path(path)
     try:
         yield tmp

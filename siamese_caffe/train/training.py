@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from ..errors import BadInputError, SiameseCaffeError
+from ..errors import BadInputError, OutputError, SiameseCaffeError
 from ..runtime import atomic_files, caffe_env, caffe_log, devices, interrupts, prototxt
 from ..data import datasets
 from ..net import solver
@@ -99,6 +99,9 @@ def train_job(job, resume=False, gpu=None, progress=True, out=None):
         status, message = _run(job, device, start, progress, out)
     except KeyboardInterrupt:
         status, message = INTERRUPTED, "stopped at once by a second Ctrl-C"
+        raise
+    except SiameseCaffeError as err:
+        message = f"stopped: {err}"
         raise
     finally:
         _finish(job, status, message)
@@ -227,11 +230,34 @@ class TrainingLoop:
         return math.isfinite(loss)
 
     def _snapshot(self):
+        self._check_free_space()
         self.solver.snapshot()
         snapshot = publish_snapshot(self.job, self.solver.iter)
         self.job.add_snapshot(snapshot)
         self.job.record(iteration=snapshot.iteration)
         self.job.save()
+
+    def _check_free_space(self):
+        """OutputError when the job's disk cannot hold another snapshot: Caffe aborts the
+        process when a snapshot's write fails. A snapshot takes about what the last one
+        took (the first: every layer's blobs, and at most as much again of solver history)."""
+        import shutil
+
+        last = self.job.snapshots()
+        need = (sum(d.get("bytes", 0) for d in (last[-1].digests or {}).values())
+                if last else 0)
+        if not need:
+            values = sum(blob.count for blob in self._all_layer_blobs())
+            need = 4 * values * 2     # the .caffemodel, and up to as much of history
+        need = int(need * 1.1) + (1 << 20)
+        free = shutil.disk_usage(self.job.path).free
+        if free < need:
+            raise OutputError(f"only {free / 1e6:.1f} MB free, a snapshot needs about "
+                              f"{need / 1e6:.1f} MB: training stopped before writing it "
+                              f"(free some space, then --resume)", where=self.job.path)
+
+    def _all_layer_blobs(self):
+        return [blob for layer in self.solver.net.layers for blob in layer.blobs]
 
     def _interrupted(self):
         iteration = self.solver.iter
