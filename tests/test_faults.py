@@ -285,7 +285,7 @@ def wait_for_lmdb(parent, name, process, timeout=120):
     while time.time() < deadline:
         assert process.poll() is None, process.communicate()
         for folder in staging_folders(parent, name):
-            if os.path.exists(os.path.join(parent, folder, "train_images", "data.mdb")):
+            if f".tmp-{process.pid}-" in folder and os.path.exists(os.path.join(parent, folder, "train_images", "data.mdb")):
                 return
         time.sleep(0.05)
     raise AssertionError("create-db did not start writing")
@@ -325,20 +325,22 @@ def test_training_killed_while_snapshotting_loses_nothing(small_pair_db, tmp_pat
                               small_pair_db, "--epochs", "3", "--snapshot-interval", "0.1",
                               *FAST, "--jobs-dir", str(jobs_dir)], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    folder = None
+    folder, recorded_one = None, False
     try:
         deadline = time.time() + 240
         while time.time() < deadline and child.poll() is None:
-            names = os.listdir(jobs_dir) if jobs_dir.exists() else []
-            ready = [n for n in names if not n.startswith(".")]
-            if ready:
-                folder = jobs_dir / ready[0]
-                inside = os.listdir(folder)
-                if any(n.startswith(".snapshot.tmp-") for n in inside) and \
-                        any(n.endswith(".caffemodel") and not n.startswith(".")
-                            for n in inside):
-                    child.send_signal(signal.SIGKILL)
-                    break
+            if folder is None:
+                names = os.listdir(jobs_dir) if jobs_dir.exists() else []
+                ready = [n for n in names if not n.startswith(".")]
+                folder = jobs_dir / ready[0] if ready else None
+            elif not recorded_one:              # wait for a first complete snapshot
+                try:
+                    recorded_one = bool(jobs.Job.load(str(folder)).snapshot_records)
+                except Exception:
+                    pass
+            elif any(n.startswith(".snapshot.tmp-") for n in os.listdir(folder)):
+                child.send_signal(signal.SIGKILL)         # Caffe is writing a snapshot
+                break
     finally:
         child.kill()
         child.communicate()
