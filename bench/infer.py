@@ -26,11 +26,10 @@ import sys
 import tempfile
 import time
 
-import PIL.Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from siamese_caffe.data import create_db, image_sources  # noqa: E402
+from siamese_caffe.data import create_db, image_io, image_sources  # noqa: E402
 from siamese_caffe.infer import embedding, predictions  # noqa: E402
 from siamese_caffe.train import jobs, jobsetup, training  # noqa: E402
 
@@ -69,8 +68,7 @@ def write_images(folder, count):
     lines = []
     for k in range(count):
         name = f"{k:05d}.png"
-        PIL.Image.fromarray(digits.images[-1 - k % len(digits)], "L").save(
-            os.path.join(folder, name))
+        image_io.write_png(os.path.join(folder, name), digits.images[-1 - k % len(digits)])
         lines.append(f"{name} {digits.labels[-1 - k % len(digits)]}\n")
     path = os.path.join(folder, "list.txt")
     with open(path, "w") as f:

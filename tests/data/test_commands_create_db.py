@@ -109,7 +109,7 @@ def break_size(folder):
 
 def break_16_bit(folder):
     PIL.Image.new("I;16", (8, 8)).save(folder / "img" / "digit 1.png")
-    return ["train.txt:2", "mode"]
+    return ["train.txt:2", "16-bit"]
 
 
 def break_label(folder):
