@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 from siamese_caffe.data import create_db, image_io, image_sources  # noqa: E402
 from siamese_caffe.infer import embedding, predictions  # noqa: E402
 from siamese_caffe.train import jobs, jobsetup, training  # noqa: E402
+from siamese_caffe.train.settings import TrainSettings  # noqa: E402
 
 
 def parse_args():
@@ -54,7 +55,7 @@ def tiny_job(folder):
     db = os.path.join(folder, "siamesedb")
     create_db.create_db(db, image_sources.builtin_mnist(), count=320, val_count=64,
                         positive_fraction=0.5, seed=0)
-    settings = jobsetup.TrainSettings(epochs=1, batch_size=32, seed=0, gpu="cpu",
+    settings = TrainSettings(epochs=1, batch_size=32, seed=0, gpu="cpu",
                                       lr_policy="fixed")
     job = jobsetup.create_job(db, settings=settings, jobs_dir=os.path.join(folder, "jobs"))
     with open(os.devnull, "w") as sink:

@@ -120,7 +120,7 @@ def _check_structure(data, where):
     if data.startswith(PNG_SIGNATURE):
         _check_png_chunks(data, where)
     elif data.startswith(JPEG_START) and JPEG_END not in data[-32:]:
-        raise BadInputError("corrupt image (the JPEG file is truncated: no end marker)",
+        raise BadInputError("cannot read image (a truncated JPEG: no end marker)",
                             where=where)
 
 
@@ -134,12 +134,12 @@ def _check_png_chunks(data, where):
             break
         body = data[offset + 4:end - 4]
         if zlib.crc32(body) != struct.unpack(">I", data[end - 4:end])[0]:
-            raise BadInputError(f"corrupt image (PNG chunk {kind.decode('latin-1')!r} at "
-                                f"byte {offset} fails its CRC)", where=where)
+            raise BadInputError(f"cannot read image (a damaged PNG: chunk "
+                                f"{kind.decode('latin-1')!r} at byte {offset} fails its CRC)", where=where)
         if kind == b"IEND":
             return
         offset = end
-    raise BadInputError("corrupt image (the PNG file is truncated)", where=where)
+    raise BadInputError("cannot read image (a truncated PNG)", where=where)
 
 
 def _png_colour_type(data):

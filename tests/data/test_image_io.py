@@ -48,7 +48,7 @@ def test_gif_falls_back_to_pillow():
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda data: data[: len(data) // 2], "PNG file is truncated"),
+    (lambda data: data[: len(data) // 2], "a truncated PNG"),
     (lambda data: data[:60] + bytes([data[60] ^ 0xFF]) + data[61:], "fails its CRC"),
     (lambda data: b"", "the file is empty"),
     (lambda data: b"hello", "cannot read image"),
@@ -62,7 +62,7 @@ def test_damaged_png_is_one_error_and_nothing_on_stderr(capfd, damage, message):
 
 def test_truncated_jpeg_is_refused():
     data = encoded(RGB, "RGB", "JPEG")
-    with pytest.raises(BadInputError, match="JPEG file is truncated"):
+    with pytest.raises(BadInputError, match="a truncated JPEG"):
         image_io.decode(data[: len(data) // 2], "bad.jpg")
 
 
