@@ -40,8 +40,9 @@ def in_process(capsys, *args):
 
 
 def assert_one_line(code, lines, command, *fragments):
+    label = command if command.endswith(".py") else f"siamese-caffe {command}"   # scripts: own name
     assert code == 2, lines
-    assert len(lines) == 1 and lines[0].startswith(f"siamese-caffe {command}: error: "), lines
+    assert len(lines) == 1 and lines[0].startswith(f"{label}: error: "), lines
     assert "Check failed" not in lines[0] and "Traceback" not in lines[0]
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
@@ -98,7 +99,7 @@ def test_scripts_report_a_truncated_snapshot_alike(job_copy, digit_pngs):
     truncate(job_copy.last_snapshot().caffemodel_path, 0.9)
     _, listing, _ = digit_pngs
     done = run_cli("--job", job_copy.path, listing, "-o", os.devnull, script="infer_many.py")
-    assert_one_line(done.returncode, stderr_lines(done), "infer-many", "damaged")
+    assert_one_line(done.returncode, stderr_lines(done), "infer_many.py", "damaged")
 
 
 def test_snapshots_recorded_before_digests_are_parsed_instead(job_copy, capsys):
@@ -226,7 +227,7 @@ def test_damaged_lmdb_through_the_script_and_for_evaluate(job_copy, small_pair_d
     corrupt_pages(str(db / "val_images"))
     done = run_cli(db, "--epochs", "1", *FAST, "--jobs-dir", tmp_path / "jobs",
                    script="train.py")
-    assert_one_line(done.returncode, stderr_lines(done), "train", "val_images", "damaged")
+    assert_one_line(done.returncode, stderr_lines(done), "train.py", "val_images", "damaged")
     job_copy.info["dataset"]["folder"] = str(db)
     job_copy.save()
     done = run_cli("evaluate", "--job", job_copy.path)

@@ -9,8 +9,7 @@ HELP = ("serve DIGITS' REST inference routes (infer_one.json, infer_many.json, "
 
 
 def add_arguments(parser):
-    from ..serve.netcache import DEFAULT_MAX_NETS
-    from ..serve.app import DEFAULT_MAX_UPLOAD_MB
+    from ..serve.settings import DEFAULT_MAX_NETS, DEFAULT_MAX_UPLOAD_MB
 
     parser.add_argument("--jobs-dir", "--jobs", dest="jobs_dir", default="jobs", metavar="DIR",
                         help="folder of job folders; a request's job_id names one of them "

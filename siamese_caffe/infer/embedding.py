@@ -22,8 +22,8 @@ from ..errors import BadInputError
 from ..runtime import caffe_env, devices
 from ..train import jobfiles
 from . import pair_input
+from .settings import DEFAULT_BATCH
 
-DEFAULT_BATCH = 256   # pairs per forward pass; LeNet-sized nets gain little beyond this on a CPU
 
 
 @dataclass
