@@ -66,8 +66,8 @@ def warn_if_dataset_replaced(job, command):
 
     change = job.dataset_change()
     if change:
-        print(f"siamese-caffe {command}: warning: {job.dataset_folder}: {change}; results use "
-              "the new dataset's files", file=sys.stderr)
+        print(f"siamese-caffe {command}: warning: {job.dataset_folder}: {change}",
+              file=sys.stderr)
 
 
 def _document(embedder, results):

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 
-from ..errors import BadInputError
+from ..errors import BadInputError, OutputError
 from . import atomic_files
 
 
@@ -35,9 +35,17 @@ def staged_folder(target, force=False):
     target = os.path.abspath(target)
     check_free(target, force)
     parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create its parent folder ({err.strerror or err})",
+                          where=target) from None
     remove_stale_folders(parent)
-    work = tempfile.mkdtemp(prefix=_prefix(target), dir=parent)
+    try:
+        work = tempfile.mkdtemp(prefix=_prefix(target), dir=parent)
+    except OSError as err:
+        raise OutputError(f"cannot create the folder here ({err.strerror or err})",
+                          where=target) from None
     try:
         os.chmod(work, 0o777 & ~_umask())   # mkdtemp makes 0700; give what mkdir would
         yield work

@@ -187,20 +187,23 @@ class Job:
 
     def dataset_change(self):
         """None while the dataset folder still holds the dataset this job was made on (or
-        when that cannot be told), else a sentence: what replaced it."""
+        when there is nothing to compare: an older job, the folder gone), else a sentence
+        saying what changed."""
         from ..data import datasets
 
+        if not os.path.isdir(self.dataset_folder):
+            return None                    # the steps that need its files name them
         try:
             with open(os.path.join(self.dataset_folder, "dataset.json")) as f:
                 manifest = json.load(f)
-        except FileNotFoundError:
-            return "its dataset.json is gone"
         except (OSError, ValueError):
-            return "its dataset.json is unreadable"
+            manifest = None
         if not isinstance(manifest, dict):
-            return "its dataset.json is not a dataset's"
+            return ("its dataset.json is missing or damaged: cannot tell whether it is still "
+                    "the dataset this job trained on")
         change = datasets.identity_change(self.dataset_identity, manifest)
-        return f"it was replaced since this job was made ({change})" if change else None
+        return (f"it was replaced since this job was made ({change}): its mean and "
+                "validation pairs are the new dataset's" if change else None)
 
     def file(self, key):
         """Absolute path of one of FILES ('deploy', 'train_log', ...)."""
