@@ -128,6 +128,12 @@ def open_replacing(path, mode="w", **open_kwargs):
             os.fsync(f.fileno())
 
 
+def publish(finished, path):
+    """Rename the whole file `finished`, written elsewhere under a temporary name in the same
+    folder (e.g. by Caffe), onto `path` in one step."""
+    os.replace(finished, path)
+
+
 def write_text(path, text, encoding="utf-8"):
     """Write str `text` to `path` whole."""
     with open_replacing(path, "w", encoding=encoding) as f:

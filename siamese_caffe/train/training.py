@@ -339,7 +339,7 @@ def publish_snapshot(job, iteration):
         state.ParseFromString(f.read())
     state.learned_net = model
     digests = {names["caffemodel"]: jobfiles.file_digest(model_tmp)}
-    os.replace(model_tmp, model)
+    atomic_files.publish(model_tmp, model)
     atomic_files.write_bytes(state_path, state.SerializeToString())
     os.remove(state_tmp)
     digests[names["solverstate"]] = jobfiles.file_digest(state_path)
