@@ -31,13 +31,13 @@ layout and the BLAS's start-up differ between processes, not between rounds).
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 import cpupeak  # noqa: E402  (bench/cpupeak.py)
 import netflops  # noqa: E402  (bench/netflops.py)
+import torchnet  # noqa: E402  (bench/torchnet.py)
 from siamese_caffe import (blasinfo, caffe_env, create_db, devices, image_sources,  # noqa: E402
                            jobsetup, netcheck, prototxt, solver, training)
 
@@ -66,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baselines")
     p.add_argument("--no-compile", action="store_true",
                    help="skip the torch.compile baseline (keep PyTorch eager)")
+    p.add_argument("--save-torch-inputs", metavar="FILE.npz",
+                   help="also write the PyTorch baselines' pairs and solver settings here "
+                        "(for bench/torch_only.py on a machine without pycaffe)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu",
                    help="where Caffe and PyTorch compute: the CPU, GPU 0, or GPU 0 when "
                         "this Caffe has CUDA and a GPU is visible")
@@ -127,54 +131,25 @@ def load_arrays(job, caffe):
             np.array(labels, np.float32).reshape(-1, 1, 1, 1))
 
 
-def torch_fed(job, caffe, batch_size, device="cpu", compiled=False):
-    """The same siamese LeNet and solver settings in PyTorch on `device` ("cpu" or
-    "cuda:0"), eager or through torch.compile; (state, step) or None without torch."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    from torch import nn
-
+def torch_inputs(job, caffe):
+    """What the PyTorch baselines train on: the job's training pairs (load_arrays) and
+    its solver settings, as a dict of NumPy arrays and numbers (bench/torch_only.py
+    reads the same from an .npz)."""
     images, labels = load_arrays(job, caffe)
-    images = torch.from_numpy(images).to(device)
-    labels = torch.from_numpy(labels.reshape(-1)).to(device)
-
-    def side(n):            # after conv 5x5, pool 2, conv 5x5, pool 2
-        return ((n - 4) // 2 - 4) // 2
-    flat = 50 * side(images.shape[2]) * side(images.shape[3])
-    branch = nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5),
-                           nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, 500), nn.ReLU(),
-                           nn.Linear(500, 10), nn.Linear(10, 2)).to(device)
     param = prototxt.read_solver(job.solver_path)
-    optimiser = torch.optim.SGD(branch.parameters(), lr=param.base_lr, momentum=param.momentum,
-                                weight_decay=param.weight_decay)
-    margin = job.margin
-
-    def loss_of(pair, y):
-        """Contrastive loss of a batch: pair [B, 3, H, W] (scaled), y [B] (1 = same)."""
-        left, right = branch(pair[:, 0:1]), branch(pair[:, 1:2])
-        distance = (left - right).pow(2).sum(1).clamp_min(1e-12).sqrt()
-        return (y * distance.pow(2) + (1 - y) * (margin - distance).clamp_min(0).pow(2)).sum() \
-            / (2 * batch_size)
-    if compiled:
-        loss_of = torch.compile(loss_of)
-
-    def step(state, i):
-        rows = torch.arange(i * batch_size, (i + 1) * batch_size, device=device) % len(images)
-        loss = loss_of(images[rows] * 0.0125, labels[rows])
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    return branch, step
+    return {"images": images, "labels": labels.reshape(-1), "base_lr": param.base_lr,
+            "momentum": param.momentum, "weight_decay": param.weight_decay,
+            "margin": job.margin}
 
 
-def torch_sync(device):
-    """A function that waits for `device`'s queued work (a no-op on the CPU)."""
-    if device == "cpu":
-        return lambda: None
-    import torch
-    return torch.cuda.synchronize
+def torch_fed(inputs, batch_size, device="cpu", compiled=False):
+    """The same siamese LeNet and solver settings in PyTorch on `device` ("cpu" or
+    "cuda:0"), eager or through torch.compile (bench/torchnet.py); (state, step), or
+    None without torch."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    return torchnet.training_step(inputs["images"], inputs["labels"], inputs, batch_size,
+                                  device, compiled)
 
 
 def caffe_sync(caffe_solver):
@@ -183,29 +158,19 @@ def caffe_sync(caffe_solver):
     return lambda: float(caffe_solver.net.blobs[loss].data.flat[0])
 
 
-def time_round(state, step, start, iterations, sync=lambda: None):
-    """Seconds for `iterations` steps starting at batch index `start`, until `sync()`
-    (a GPU's queued work) returns."""
-    sync()
-    began = time.perf_counter()
-    for i in range(start, start + iterations):
-        step(state, i)
-    sync()
-    return time.perf_counter() - began
-
-
 def run_rounds(configs, args, syncs=None):
     """{name: [pairs/s per round]}, the configurations taking turns; syncs: {name: a
     function waiting for that configuration's device}, none on the CPU."""
     syncs = syncs or {}
     no_sync = lambda: None  # noqa: E731
     for name, (state, step) in configs.items():
-        time_round(state, step, 0, args.warmup, syncs.get(name, no_sync))
+        torchnet.time_round(state, step, 0, args.warmup, syncs.get(name, no_sync))
     rates = {name: [] for name in configs}
     for r in range(args.rounds):
         for name, (state, step) in configs.items():
             start = args.warmup + r * args.iterations
-            seconds = time_round(state, step, start, args.iterations, syncs.get(name, no_sync))
+            seconds = torchnet.time_round(state, step, start, args.iterations,
+                                          syncs.get(name, no_sync))
             rates[name].append(args.batch_size * args.iterations / seconds)
     return rates
 
@@ -232,13 +197,17 @@ def measure(args):
         syncs = {}
         if gpu is not None:
             syncs = {name: caffe_sync(state) for name, (state, _) in configs.items()}
-        torch_config = None if args.no_torch else torch_fed(job, caffe, args.batch_size,
+        inputs = None if args.no_torch and not args.save_torch_inputs else \
+            torch_inputs(job, caffe)
+        if args.save_torch_inputs:
+            np.savez(args.save_torch_inputs, **inputs)
+        torch_config = None if args.no_torch else torch_fed(inputs, args.batch_size,
                                                             torch_device)
         if torch_config:
             configs["pytorch"] = torch_config
-            syncs["pytorch"] = torch_sync(torch_device)
+            syncs["pytorch"] = torchnet.sync_function(torch_device)
             if not args.no_compile:
-                configs["compiled"] = torch_fed(job, caffe, args.batch_size, torch_device,
+                configs["compiled"] = torch_fed(inputs, args.batch_size, torch_device,
                                                 compiled=True)
                 syncs["compiled"] = syncs["pytorch"]
         rates = run_rounds(configs, args, syncs)
