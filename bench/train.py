@@ -6,10 +6,17 @@
   2. memory  the same layers and solver, fed from NumPy arrays already in memory
              (Input layers; each batch copied into the blobs before the step);
   3. pytorch the same architecture (scale, slice, shared LeNet, ContrastiveLoss margin 1,
-             SGD with the same momentum and weight decay) in PyTorch eager mode on the
-             CPU — optional: skipped when torch is not installed (pip install torch==2.13.0).
+             SGD with the same momentum and weight decay) in PyTorch eager mode —
+             optional: skipped when torch is not installed (pip install torch==2.13.0);
+  4. compiled the same PyTorch model and loss through torch.compile (Inductor; the
+             forward and its backward compiled, the optimiser step eager), a second
+             PyTorch baseline (--no-compile skips it; it needs a C++ compiler on the CPU).
 
-All three use the same batch size and the same number of timed iterations, after the
+--device gpu (or auto with a CUDA Caffe and a visible GPU) runs all of them on GPU 0:
+Caffe in GPU mode and PyTorch on cuda:0, side by side in one run; each round then
+ends with a device synchronisation, and the FLOP/s fraction of the CPU peak is left out.
+
+All of them use the same batch size and the same number of timed iterations, after the
 same warm-up; the configurations take turns over --rounds rounds so that a busy machine
 slows each alike. Reported: the median round, the spread of the rounds (min-max and
 coefficient of variation), each ratio as the median of the per-round ratios, and the
@@ -24,25 +31,26 @@ layout and the BLAS's start-up differ between processes, not between rounds).
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from siamese_caffe.runtime import blasinfo, caffe_env, prototxt  # noqa: E402
 import cpupeak  # noqa: E402  (bench/cpupeak.py)
 import netflops  # noqa: E402  (bench/netflops.py)
+import torchnet  # noqa: E402  (bench/torchnet.py)
 from siamese_caffe.data import create_db, image_sources  # noqa: E402
+from siamese_caffe.net import netcheck, solver  # noqa: E402
+from siamese_caffe.runtime import blasinfo, caffe_env, devices, prototxt  # noqa: E402
 from siamese_caffe.train import jobsetup, training  # noqa: E402
 from siamese_caffe.train.settings import TrainSettings  # noqa: E402
-from siamese_caffe.net import netcheck, solver  # noqa: E402
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -59,7 +67,15 @@ def parse_args(argv=None):
     p.add_argument("--caffe", metavar="PREFIX",
                    help="measure this build of scripts/install_caffe.sh (a cache entry, e.g. "
                         "~/.cache/siamese-caffe/caffe-cpu-mkl-...) instead of the .venv's")
-    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baselines")
+    p.add_argument("--no-compile", action="store_true",
+                   help="skip the torch.compile baseline (keep PyTorch eager)")
+    p.add_argument("--save-torch-inputs", metavar="FILE.npz",
+                   help="also write the PyTorch baselines' pairs and solver settings here "
+                        "(for bench/torch_only.py on a machine without pycaffe)")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu",
+                   help="where Caffe and PyTorch compute: the CPU, GPU 0, or GPU 0 when "
+                        "this Caffe has CUDA and a GPU is visible")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     return p.parse_args(argv)
 
@@ -118,59 +134,46 @@ def load_arrays(job, caffe):
             np.array(labels, np.float32).reshape(-1, 1, 1, 1))
 
 
-def torch_fed(job, caffe, batch_size):
-    """The same siamese LeNet and solver settings in PyTorch (CPU); (state, step) or None."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    from torch import nn
-
+def torch_inputs(job, caffe):
+    """What the PyTorch baselines train on: the job's training pairs (load_arrays) and
+    its solver settings, as a dict of NumPy arrays and numbers (bench/torch_only.py
+    reads the same from an .npz)."""
     images, labels = load_arrays(job, caffe)
-    images, labels = torch.from_numpy(images), torch.from_numpy(labels.reshape(-1))
-
-    def side(n):            # after conv 5x5, pool 2, conv 5x5, pool 2
-        return ((n - 4) // 2 - 4) // 2
-    flat = 50 * side(images.shape[2]) * side(images.shape[3])
-    branch = nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5),
-                           nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, 500), nn.ReLU(),
-                           nn.Linear(500, 10), nn.Linear(10, 2))
     param = prototxt.read_solver(job.solver_path)
-    optimiser = torch.optim.SGD(branch.parameters(), lr=param.base_lr, momentum=param.momentum,
-                                weight_decay=param.weight_decay)
-    margin = job.margin
-
-    def step(state, i):
-        rows = torch.arange(i * batch_size, (i + 1) * batch_size) % len(images)
-        pair = images[rows] * 0.0125
-        left, right = branch(pair[:, 0:1]), branch(pair[:, 1:2])
-        distance = (left - right).pow(2).sum(1).clamp_min(1e-12).sqrt()
-        y = labels[rows]
-        loss = (y * distance.pow(2) + (1 - y) * (margin - distance).clamp_min(0).pow(2)).sum() \
-            / (2 * batch_size)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    return branch, step
+    return {"images": images, "labels": labels.reshape(-1), "base_lr": param.base_lr,
+            "momentum": param.momentum, "weight_decay": param.weight_decay,
+            "margin": job.margin}
 
 
-def time_round(state, step, start, iterations):
-    """Seconds for `iterations` steps starting at batch index `start`."""
-    began = time.perf_counter()
-    for i in range(start, start + iterations):
-        step(state, i)
-    return time.perf_counter() - began
+def torch_fed(inputs, batch_size, device="cpu", compiled=False):
+    """The same siamese LeNet and solver settings in PyTorch on `device` ("cpu" or
+    "cuda:0"), eager or through torch.compile (bench/torchnet.py); (state, step), or
+    None without torch."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    return torchnet.training_step(inputs["images"], inputs["labels"], inputs, batch_size,
+                                  device, compiled)
 
 
-def run_rounds(configs, args):
-    """{name: [pairs/s per round]}, the configurations taking turns."""
-    for state, step in configs.values():
-        time_round(state, step, 0, args.warmup)
+def caffe_sync(caffe_solver):
+    """Reading the loss copies it from the GPU, which waits for the queued kernels."""
+    loss = next(iter(caffe_solver.net.outputs))
+    return lambda: float(caffe_solver.net.blobs[loss].data.flat[0])
+
+
+def run_rounds(configs, args, syncs=None):
+    """{name: [pairs/s per round]}, the configurations taking turns; syncs: {name: a
+    function waiting for that configuration's device}, none on the CPU."""
+    syncs = syncs or {}
+    no_sync = lambda: None  # noqa: E731
+    for name, (state, step) in configs.items():
+        torchnet.time_round(state, step, 0, args.warmup, syncs.get(name, no_sync))
     rates = {name: [] for name in configs}
     for r in range(args.rounds):
         for name, (state, step) in configs.items():
             start = args.warmup + r * args.iterations
-            seconds = time_round(state, step, start, args.iterations)
+            seconds = torchnet.time_round(state, step, start, args.iterations,
+                                          syncs.get(name, no_sync))
             rates[name].append(args.batch_size * args.iterations / seconds)
     return rates
 
@@ -179,26 +182,62 @@ def measure(args):
     """One process's measurement: rounds of pairs/s per configuration plus the facts
     needed to read them (FLOP per pair, BLAS, threads, CPU peak), as a dict."""
     caffe = caffe_env.import_caffe()
-    caffe.set_mode_cpu()
+    gpu = choose_gpu(args.device)
+    devices.set_mode(caffe, gpu)
+    torch_device = "cpu" if gpu is None else f"cuda:{gpu}"
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         dataset = args.dataset or os.path.join(tmp, "siamesedb")
         if not args.dataset:
             create_db.create_db(dataset, image_sources.builtin_mnist(), count=args.pairs,
                                 val_count=100, seed=0)
-        settings = TrainSettings(epochs=1, batch_size=args.batch_size, seed=1, gpu="cpu")
+        settings = TrainSettings(epochs=1, batch_size=args.batch_size, seed=1,
+                                 gpu="cpu" if gpu is None else str(gpu))
         job = jobsetup.create_job(dataset, settings=settings, jobs_dir=os.path.join(tmp, "jobs"))
         user_net = prototxt.read_net(job.file("original"))
         configs = {"lmdb": lmdb_fed(job, caffe),
                    "memory": memory_fed(job, caffe, user_net, args.batch_size)}
         flops = netflops.step_flops(configs["memory"][0].net)
-        torch_config = None if args.no_torch else torch_fed(job, caffe, args.batch_size)
+        syncs = {}
+        if gpu is not None:
+            syncs = {name: caffe_sync(state) for name, (state, _) in configs.items()}
+        inputs = None if args.no_torch and not args.save_torch_inputs else \
+            torch_inputs(job, caffe)
+        if args.save_torch_inputs:
+            np.savez(args.save_torch_inputs, **inputs)
+        torch_config = None if args.no_torch else torch_fed(inputs, args.batch_size,
+                                                            torch_device)
         if torch_config:
             configs["pytorch"] = torch_config
-        rates = run_rounds(configs, args)
+            syncs["pytorch"] = torchnet.sync_function(torch_device)
+            if not args.no_compile:
+                configs["compiled"] = torch_fed(inputs, args.batch_size, torch_device,
+                                                compiled=True)
+                syncs["compiled"] = syncs["pytorch"]
+        rates = run_rounds(configs, args, syncs)
     return {"rates": rates, "flop_per_pair": flops.per_example,
             "caffe": caffe_env.caffe_prefix(caffe),
+            "device": devices.describe(gpu), "gpu_name": _gpu_name(torch_config, gpu),
             "torch_missing": not args.no_torch and torch_config is None,
             "torch_threads": _torch_threads(torch_config), "blas": blasinfo.describe(caffe)}
+
+
+def choose_gpu(option):
+    """GPU 0 or None (the CPU) for --device; exits with one line when a GPU is asked for
+    and this Caffe has no CUDA."""
+    if option == "cpu":
+        return None
+    if option == "auto":
+        return devices.choose_device("auto")
+    if not devices.caffe_has_cuda():
+        sys.exit("bench/train.py: --device gpu: this Caffe is a CPU_ONLY build")
+    return 0
+
+
+def _gpu_name(torch_config, gpu):
+    if gpu is None or not torch_config:
+        return None
+    import torch
+    return torch.cuda.get_device_name(gpu)
 
 
 def _torch_threads(torch_config):
@@ -213,8 +252,9 @@ def measure_in_processes(args):
     child = [sys.executable, os.path.abspath(__file__), "--json", "--runs", "1",
              "--pairs", str(args.pairs), "--batch-size", str(args.batch_size),
              "--iterations", str(args.iterations), "--warmup", str(args.warmup),
-             "--rounds", str(args.rounds)] + (["--dataset", args.dataset] if args.dataset else []) \
-        + (["--no-torch"] if args.no_torch else [])
+             "--rounds", str(args.rounds), "--device", args.device] \
+        + (["--dataset", args.dataset] if args.dataset else []) \
+        + (["--no-torch"] if args.no_torch else []) + (["--no-compile"] if args.no_compile else [])
     env = dict(os.environ)
     if args.caffe:                      # that build's pycaffe before the .venv's link
         env["PYTHONPATH"] = pycaffe_folder(args.caffe)
@@ -244,6 +284,7 @@ def summarize(measurement, args, peak):
     """The figures the report prints, as a JSON-ready dict."""
     rates = measurement["rates"]
     gflop = measurement["flop_per_pair"] / 1e9
+    on_cpu = measurement.get("device", "cpu") == "cpu"
     configs = {}
     for name, values in rates.items():
         median = statistics.median(values)
@@ -252,12 +293,13 @@ def summarize(measurement, args, peak):
             "max": round(max(values), 1),
             "cv_percent": round(100 * statistics.pstdev(values) / statistics.mean(values), 2),
             "gflops": round(median * gflop, 2),
-            "fraction_of_peak": round(median * gflop / peak.gflops, 3),
+            "fraction_of_peak": round(median * gflop / peak.gflops, 3) if on_cpu else None,
             "rounds": [round(v, 1) for v in values]}
         if "run_medians" in measurement:
             configs[name]["run_medians"] = [round(v, 1) for v in measurement["run_medians"][name]]
     ratios = {}
-    for a, b in (("lmdb", "pytorch"), ("memory", "pytorch"), ("lmdb", "memory")):
+    for a, b in (("lmdb", "pytorch"), ("memory", "pytorch"), ("lmdb", "compiled"),
+                 ("memory", "compiled"), ("compiled", "pytorch"), ("lmdb", "memory")):
         if a in rates and b in rates:    # per round: both sides of a round saw the same load
             per_round = [x / y for x, y in zip(rates[a], rates[b])]
             ratios[f"{a}/{b}"] = {"median": round(statistics.median(per_round), 3),
@@ -267,6 +309,7 @@ def summarize(measurement, args, peak):
             "rounds": args.rounds, "runs": args.runs,
             "mflop_per_pair": round(measurement["flop_per_pair"] / 1e6, 2),
             "cpu": peak.explain(), "peak_gflops": round(peak.gflops, 1),
+            "device": measurement.get("device", "cpu"), "gpu_name": measurement.get("gpu_name"),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "torch_threads": measurement["torch_threads"], "blas": measurement["blas"],
             "caffe": measurement["caffe"],
@@ -281,12 +324,16 @@ def print_report(summary):
     print(f"  Caffe: {s['caffe']}")
     print(f"  Caffe's BLAS: {blas['name']} ({blas['threading']}); OMP_NUM_THREADS="
           f"{s['omp_num_threads'] or 'unset'}; PyTorch threads: {s['torch_threads']}")
+    if s["device"] != "cpu":
+        print(f"  device: {s['device']} ({s['gpu_name'] or 'GPU'}) for Caffe and PyTorch; "
+              "'of peak' is the CPU's, not shown")
     print(f"  work: {s['mflop_per_pair']:.1f} MFLOP per pair (forward + backward, both "
           f"branches); peak: {s['cpu']}")
     print(f"  {'':8} {'pairs/s':>8}  {'min-max':>13}  {'CV':>6}  {'GFLOP/s':>8}  {'of peak':>7}")
     for name, c in s["configs"].items():
+        share = "-" if c["fraction_of_peak"] is None else f"{100 * c['fraction_of_peak']:.1f}%"
         print(f"  {name:<8} {c['pairs_per_s']:8.0f}  {c['min']:6.0f}-{c['max']:<6.0f}  "
-              f"{c['cv_percent']:5.1f}%  {c['gflops']:8.1f}  {100 * c['fraction_of_peak']:6.1f}%")
+              f"{c['cv_percent']:5.1f}%  {c['gflops']:8.1f}  {share:>7}")
     for name, r in s["ratios"].items():
         print(f"  {name:<15} = {r['median']:.3f}  (median of the per-round ratios; "
               f"{r['min']:.3f}-{r['max']:.3f})")

@@ -6,6 +6,8 @@
 #
 #   bash scripts/bundle_caffe_tool.sh PREFIX OUT_DIR [--tar FILE.tar.xz]
 #   OUT_DIR/caffe --version            # the wrapper: same arguments as Caffe's tool
+#   OUT_DIR/caffe_layer_tests ...      # Caffe's layer tests, when the build installed them
+#                                      # (install_caffe.sh --gpu compiles them, bin/caffe_layer_tests)
 #
 # The wrapper starts the tool through the bundled dynamic loader and C library, so
 # it does not depend on the host's glibc version; the CUDA libraries (libcudart,
@@ -28,12 +30,17 @@ done
 [ -x "$prefix/bin/caffe" ] || die "$prefix/bin/caffe is not a built caffe tool"
 
 # Libraries the host provides: the GPU driver and the CUDA toolkit's runtime libraries.
-host_provided='^(linux-vdso|libcuda\.|libcudart\.|libcublas|libcublasLt\.|libcurand\.|libnvidia)'
+# cuDNN too (its libcudnn.so.9 loads its other libraries from its own folder).
+host_provided='^(linux-vdso|libcuda\.|libcudart\.|libcublas|libcublasLt\.|libcurand\.|libcudnn|libnvidia)'
 
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
-cp -L "$prefix/bin/caffe" "$out/bin/caffe.bin"
-LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$prefix/bin/caffe" |
+tools=(caffe)
+[ -x "$prefix/bin/caffe_layer_tests" ] && tools+=(caffe_layer_tests)
+for tool in "${tools[@]}"; do cp -L "$prefix/bin/$tool" "$out/bin/$tool.bin"; done
+for tool in "${tools[@]}"; do
+  LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$prefix/bin/$tool"
+done | sort -u |
   awk '/=>/ { print $1, $3 } !/=>/ && /ld-linux/ { print "ld-linux-x86-64.so.2", $1 }' |
   while read -r name path; do
     if echo "$name" | grep -Eq "$host_provided"; then continue; fi
@@ -47,22 +54,25 @@ if command -v strip >/dev/null; then
     -exec strip --strip-unneeded {} + 2>/dev/null || true
 fi
 
-cat > "$out/caffe" <<'EOF'
+for tool in "${tools[@]}"; do
+cat > "$out/$tool" <<'EOF'
 #!/bin/sh
-# Runs the bundled caffe tool; see bundle_caffe_tool.sh.
+# Runs the bundled tool of the same name; see bundle_caffe_tool.sh.
 here=$(cd "$(dirname "$0")" && pwd)
+tool=$(basename "$0")
 cuda=${CAFFE_CUDA_LIBS:+:$CAFFE_CUDA_LIBS}
 if [ -z "$cuda" ]; then
   for lib in libcuda.so.1 libcudart.so.13 libcudart.so.12 libcublas.so.13 libcublas.so.12 \
-             libcurand.so.10; do
+             libcurand.so.10 libcudnn.so.9; do
     dir=$(find /usr/local/nvidia /usr/lib/x86_64-linux-gnu /usr/local/cuda/lib64 /usr/local/cuda/targets \
                /opt /usr/local/lib /usr/lib/python3 -name "$lib" 2>/dev/null | head -n 1)
     [ -n "$dir" ] && cuda="$cuda:$(dirname "$dir")"
   done
 fi
-exec "$here/lib/ld-linux-x86-64.so.2" --library-path "$here/lib$cuda" "$here/bin/caffe.bin" "$@"
+exec "$here/lib/ld-linux-x86-64.so.2" --library-path "$here/lib$cuda" "$here/bin/$tool.bin" "$@"
 EOF
-chmod +x "$out/caffe"
+chmod +x "$out/$tool"
+done
 echo "bundle_caffe_tool.sh: $(ls "$out/lib" | wc -l) libraries, $(du -sh "$out" | cut -f1) in $out" >&2
 
 if [ -n "$tarball" ]; then

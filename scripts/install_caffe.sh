@@ -29,6 +29,8 @@ patch_dir="$project_root/patches"
 
 # ---- options -----------------------------------------------------------------
 gpu=0
+cudnn=0
+cudnn_root=""
 blas=openblas-openmp
 python_bin=python3
 cache_dir="${SIAMESE_CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/siamese-caffe}"
@@ -55,6 +57,10 @@ result under the cache folder. Prints the cache entry (the install prefix) last.
 
 options:
   --gpu                 build with CUDA (default: CPU_ONLY)
+  --cudnn               with --gpu (implied): Caffe's cuDNN layers (ported to cuDNN 8/9 by
+                        patch 0005) as the default engine of convolution, pooling, ReLU, ...
+  --cudnn-root DIR      folder with include/cudnn.h and lib/libcudnn.so* (default: the
+                        toolkit's, else the PyPI wheel nvidia-cudnn-cu13 of --python)
   --cuda-arch "A B"     real GPU architectures for --gpu (default: "$cuda_arch_bin")
   --cuda-ptx "A"        PTX architectures for --gpu (default: "$cuda_arch_ptx")
   --cuda-libs DIR       folder with include/ and lib/ of cuBLAS and cuRAND (default: the
@@ -93,6 +99,8 @@ say() { echo "install_caffe.sh: $*" >&2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --gpu) gpu=1 ;;
+    --cudnn) gpu=1; cudnn=1 ;;
+    --cudnn-root) cudnn_root=${2:?--cudnn-root needs a value}; shift ;;
     --cuda-arch) cuda_arch_bin=${2:?--cuda-arch needs a value}; shift ;;
     --cuda-ptx) cuda_arch_ptx=${2:?--cuda-ptx needs a value}; shift ;;
     --cuda-libs) cuda_libs=${2:?--cuda-libs needs a value}; shift ;;
@@ -144,10 +152,10 @@ blas_cmake_flags() {
 
 cmake_flags() {
   # The flags that decide what is built; they are part of the cache key.
-  # USE_OPENMP: Caffe's CPU loops of patch 0003 share their work over OpenMP threads.
+  # USE_OPENMP: Caffe's CPU loops (patches 0003, 0004) share their work over OpenMP threads.
   echo "-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF"
   echo "-DBUILD_python=$python_layer -DBUILD_python_layer=$python_layer -Dpython_version=3"
-  echo "-DUSE_LMDB=ON -DUSE_LEVELDB=OFF -DUSE_OPENCV=$use_opencv -DUSE_HDF5=ON -DUSE_CUDNN=OFF -DUSE_NCCL=OFF"
+  echo "-DUSE_LMDB=ON -DUSE_LEVELDB=OFF -DUSE_OPENCV=$use_opencv -DUSE_HDF5=ON -DUSE_CUDNN=$([ "$cudnn" = 1 ] && echo ON || echo OFF) -DUSE_NCCL=OFF"
   echo "-DUSE_OPENMP=ON"
   blas_cmake_flags
   if [ "$gpu" = 1 ]; then
@@ -168,6 +176,7 @@ cache_key() {
 }
 
 flavor=$([ "$gpu" = 1 ] && echo cuda || echo cpu)
+[ "$cudnn" = 1 ] && flavor="$flavor-cudnn"
 [ "$use_opencv" = OFF ] && flavor="$flavor-noopencv"
 [ "$python_layer" = OFF ] && flavor="$flavor-nopython"
 prefix="$cache_dir/caffe-$flavor-$blas-$python_tag-$(cache_key)"
@@ -369,6 +378,33 @@ cuda_dev_links() {
   echo "$links"
 }
 
+find_cudnn() {
+  # A folder with include/cudnn.h and lib/libcudnn.so*: --cudnn-root, else the toolkit
+  # when it has cuDNN, else the PyPI wheel nvidia-cudnn-cu13 installed for the interpreter.
+  local cuda_root=$1 dir
+  if [ -n "$cudnn_root" ]; then echo "$cudnn_root"; return; fi
+  if [ -f "$cuda_root/include/cudnn.h" ] && ls "$cuda_root"/lib64/libcudnn.so* >/dev/null 2>&1; then
+    echo "$cuda_root"; return
+  fi
+  for dir in $("$python_bin" -c 'import nvidia, sys; print(" ".join(nvidia.__path__))' 2>/dev/null); do
+    if [ -f "$dir/cudnn/include/cudnn.h" ]; then echo "$dir/cudnn"; return; fi
+  done
+}
+
+cudnn_cmake_flags() {
+  # cuDNN's headers for nvcc and g++, and its library through a folder of unversioned
+  # links (the wheel ships libcudnn.so.9 only); prints "FLAGS<tab>CMAKE ARGS...".
+  local cuda_root=$1 dir lib links
+  dir=$(find_cudnn "$cuda_root")
+  [ -n "$dir" ] && [ -f "$dir/include/cudnn.h" ] ||
+    die "--cudnn: no cuDNN found; pip install nvidia-cudnn-cu13 for --python, or pass --cudnn-root DIR"
+  lib=$dir/lib; [ -d "$dir/lib64" ] && ls "$dir"/lib64/libcudnn.so* >/dev/null 2>&1 && lib=$dir/lib64
+  links=$(cuda_dev_links "$lib")
+  say "using cuDNN from $dir"
+  printf '%s	%s
+' "-I$dir/include" "-DCUDNN_INCLUDE=$dir/include -DCUDNN_LIBRARY=$links/libcudnn.so"
+}
+
 cuda_cmake_flags() {
   # CUDA >= 13 ships a Thrust/CUB that needs C++17.
   local nvcc cuda_root version major libs nvcc_flags cxx_flags
@@ -380,8 +416,9 @@ cuda_cmake_flags() {
   nvcc_flags="-Xcompiler=-fPIC"
   cxx_flags=""
   if [ "$major" -ge 13 ]; then
+    # CUDA 13 keeps Thrust under include/cccl; the cuDNN softmax layer's .cpp includes it
     nvcc_flags="$nvcc_flags;-std=c++17"
-    cxx_flags="-std=c++17"
+    cxx_flags="-std=c++17 -I$cuda_root/include/cccl"
   fi
   libs=$(find_cuda_libs "$cuda_root")
   if [ -n "$libs" ]; then
@@ -389,6 +426,15 @@ cuda_cmake_flags() {
     nvcc_flags="$nvcc_flags;-I$libs/include"
     cxx_flags="$cxx_flags -I$libs/include"
     echo "-DCMAKE_LIBRARY_PATH=$(cuda_dev_links "$libs/lib")"
+  fi
+  if [ "$cudnn" = 1 ]; then
+    local cudnn_line cudnn_inc cudnn_args arg
+    cudnn_line=$(cudnn_cmake_flags "$cuda_root") || exit 1
+    cudnn_inc=${cudnn_line%%$'\t'*}
+    cudnn_args=${cudnn_line#*$'\t'}
+    nvcc_flags="$nvcc_flags;$cudnn_inc"
+    cxx_flags="$cxx_flags $cudnn_inc"
+    for arg in $cudnn_args; do echo "$arg"; done
   fi
   echo "-DCUDA_NVCC_FLAGS=$nvcc_flags"
   [ -n "$cxx_flags" ] && echo "-DCMAKE_CXX_FLAGS=$cxx_flags"
@@ -405,6 +451,10 @@ configure_and_build() {
   cmake -S "$src" -B "$build" $(cmake_flags) "${extra[@]}" \
         -DCMAKE_INSTALL_PREFIX="$prefix" >>"$log" 2>&1 ||
     { tail -n 40 "$log" >&2; die "CMake configure failed (log: $log)"; }
+  if [ "$cudnn" = 1 ] && ! grep -q "Found cuDNN" "$log"; then
+    rm -rf "$build"
+    die "--cudnn: CMake did not find cuDNN (log: $log)"
+  fi
   if [ "$gpu" = 1 ] && grep -q "CUDA is not detected" "$log"; then
     rm -rf "$build"
     die "--gpu: CMake did not find CUDA (log: $log); set CUDA_HOME to the toolkit"
@@ -417,14 +467,16 @@ configure_and_build() {
 }
 
 layer_tests() {
-  # Caffe's own unit tests of the layers patch 0003 changes (convolution, deconvolution,
+  # Caffe's own unit tests of the layers patches 0003 and 0004 change (convolution, deconvolution,
   # pooling: their values and numeric gradient checks), compiled against the new libcaffe
   # with the compiler flags CMake used for it, and run on 2 OpenMP threads. A build that
-  # fails them is never published. CPU builds only: the tests of a CUDA build need a GPU.
-  local src=$1 build=$2 log=$3 dir=$2/layer-tests flags f pids=() objects=()
-  if [ "$gpu" = 1 ]; then say "Caffe's layer tests skipped (a --gpu build's tests need a GPU)"; return 0; fi
+  # fails them is never published. A --gpu build's tests (CPU and GPU variants, cuDNN's
+  # with --cudnn) run only where a GPU is visible; the binary is installed either way as
+  # bin/caffe_layer_tests (bundle_caffe_tool.sh carries it to a GPU host).
+  local src=$1 build=$2 log=$3 stage_bin=$4 dir=$2/layer-tests flags f pids=() objects=() cuda_link=()
   mkdir -p "$dir"
-  flags=$(sed -n 's/^CXX_\(DEFINES\|INCLUDES\) = //p' "$build/src/caffe/CMakeFiles/caffe.dir/flags.make" | tr '\n' ' ')
+  flags=$(sed -n 's/^CXX_\(DEFINES\|INCLUDES\|FLAGS\) = //p' "$build/src/caffe/CMakeFiles/caffe.dir/flags.make" | tr '\n' ' ')
+  if [ "$gpu" = 1 ]; then cuda_link=(-L"$(cuda_toolkit_root)/lib64" -lcudart); fi
   say "compiling and running Caffe's convolution and pooling tests"
   for f in gtest/gtest-all.cpp caffe/test/test_caffe_main.cpp caffe/test/test_convolution_layer.cpp \
            caffe/test/test_deconvolution_layer.cpp caffe/test/test_pooling_layer.cpp; do
@@ -435,8 +487,16 @@ layer_tests() {
   done
   for f in "${pids[@]}"; do wait "$f" || die "Caffe's layer tests did not compile (log: $log)"; done
   g++ -fopenmp -o "$dir/layer_tests" "${objects[@]}" -L"$build/lib" -lcaffe -Wl,-rpath,"$build/lib" \
+      -Wl,-rpath,"$prefix/lib" "${cuda_link[@]}" \
       -lglog -lgflags -lprotobuf -lboost_system -lpthread >>"$log" 2>&1 ||
     die "Caffe's layer tests did not link (log: $log)"
+  if [ "$gpu" = 1 ]; then
+    cp "$dir/layer_tests" "$stage_bin/caffe_layer_tests"
+    if ! nvidia-smi -L >/dev/null 2>&1; then
+      say "Caffe's layer tests compiled into bin/caffe_layer_tests, not run (no GPU visible here)"
+      return 0
+    fi
+  fi
   OMP_NUM_THREADS=2 "$dir/layer_tests" --gtest_filter='*onvolution*:*Pooling*' >>"$log" 2>&1 ||
     { grep -E '^\[  FAILED' "$log" >&2; die "Caffe's convolution/pooling tests failed (log: $log)"; }
   say "Caffe's convolution and pooling tests: $(grep -E '^\[  PASSED' "$log" | tail -n 1)"
@@ -518,7 +578,7 @@ main() {
   fi
   rm -rf "$work/stage"
   configure_and_build "$work/src" "$work/build" "$work/stage" "$log"
-  layer_tests "$work/src" "$work/build" "$log"
+  layer_tests "$work/src" "$work/build" "$log" "$work/stage$prefix/bin"
   smoke_test "$work/stage$prefix"
   write_build_info "$work/stage$prefix"
   cp "$log" "$work/stage$prefix/build.log"
