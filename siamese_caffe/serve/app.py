@@ -43,13 +43,15 @@ from .. import __version__
 from ..errors import BadInputError
 from ..train import trainlog
 from ..infer import embedding, predictions, visualize
-from . import netcache, pathguard, inputs
+from . import netcache, pathguard, inputs, jobroutes, pages, security
+from .service import JobService
 
 DEFAULT_MAX_UPLOAD_MB = 16   # a request's whole body; an MNIST train.txt of 60,000 lines is ~1.2 MB
 BODY_SLACK = 1 << 20         # waitress's own cap sits this far above Flask's, as a backstop
 INFER_ONE = "/models/images/generic/infer_one.json"
 INFER_MANY = "/models/images/generic/infer_many.json"
 FALSE_WORDS = {"0", "false", "no", "off"}
+JSON_ONLY = ("/healthz",)
 
 log = logging.getLogger("siamese_caffe.server")
 
@@ -62,19 +64,28 @@ class MemoryRequest(flask.Request):
         return io.BytesIO()
 
 
-def create_app(jobs_dir, data_roots=(), cache=None, max_upload_bytes=None):
+def create_app(jobs_dir, data_roots=(), cache=None, max_upload_bytes=None, guard=None,
+               queue=None, default_gpu="auto"):
     """The Flask app. jobs_dir: folder of job folders (BadInputError when missing).
     data_roots: folders server paths may point into. cache: a netcache.NetCache
-    (default: CPU). max_upload_bytes: the largest request body (413 above)."""
+    (default: CPU). max_upload_bytes: the largest request body (413 above).
+    guard: a security.Guard (default: loopback, no token). queue: a jobqueue.JobQueue.
+    The app's job service (queue and all) is app.extensions["siamese_service"]."""
     if not os.path.isdir(jobs_dir):
         raise BadInputError("not a folder", where=jobs_dir)
     app = flask.Flask(__name__)
     app.request_class = MemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes or DEFAULT_MAX_UPLOAD_MB << 20
     app.json.sort_keys = False   # keep the list's order in infer_many answers
-    state = _State(os.path.abspath(jobs_dir), pathguard.DataRoots(data_roots),
-                   cache or netcache.NetCache())
+    roots = pathguard.DataRoots(data_roots)
+    state = _State(os.path.abspath(jobs_dir), roots, cache or netcache.NetCache())
+    service = JobService(jobs_dir, roots, queue, default_gpu)
+    app.extensions["siamese_service"] = service
+    app.extensions["siamese_state"] = state
+    (guard or security.Guard()).install(app)
     _add_routes(app, state)
+    jobroutes.add_job_routes(app, service)
+    pages.add_pages(app, service, state)
     _add_error_handling(app)
     return app
 
@@ -86,27 +97,40 @@ class _State:
     cache: netcache.NetCache
 
 
+def job_fields():
+    """The form, with `job_id` taken from the query string first, as DIGITS did."""
+    form = flask.request.form.copy()
+    if "job_id" in flask.request.args:
+        form["job_id"] = flask.request.args["job_id"]
+    return form
+
+
 def _add_routes(app, state):
     @app.post(INFER_ONE)
     def infer_one():
-        form, files = flask.request.form, flask.request.files
+        form, files = job_fields(), flask.request.files
         job = inputs.find_job(state.jobs_dir, form)
         source, where = inputs.image_source(state.roots, form, files)
         snapshot = inputs.pick_snapshot(job, form)
-        return infer_one_answer(state.cache.get(job, snapshot), source, where,
-                                _flag(form.get("show_visualizations")))
+        source, resized = inputs.fit_image(source, where, job.image_shape,
+                                           _flag(form.get("dont_resize")))
+        answer = infer_one_answer(state.cache.get(job, snapshot), source, where,
+                                  _flag(form.get("show_visualizations")))
+        if resized:
+            answer["resized"] = resized
+        return answer
 
     @app.post(INFER_MANY)
     def infer_many():
-        form, files = flask.request.form, flask.request.files
+        form, files = job_fields(), flask.request.files
         job = inputs.find_job(state.jobs_dir, form)
         listed = inputs.uploaded_list(state.roots, form, files)
         snapshot = inputs.pick_snapshot(job, form)
-        return infer_many_answer(state.cache.get(job, snapshot), listed)
-
-    @app.get("/models/<job_id>.json")
-    def show_job(job_id):
-        return job_document(inputs.job_by_id(state.jobs_dir, job_id))
+        resized = inputs.fit_list(listed, job.image_shape, _flag(form.get("dont_resize")))
+        answer = infer_many_answer(state.cache.get(job, snapshot), listed)
+        if resized:
+            answer["resized"] = resized
+        return answer
 
     @app.get("/healthz")
     def healthz():
@@ -154,20 +178,6 @@ def infer_many_answer(loaded, listed):
     return answer
 
 
-def job_document(job):
-    """GET /models/<id>.json: DIGITS' keys (id, name, status, snapshots as epochs) plus
-    job.json's dataset, network, plan and settings, and the last train / val losses."""
-    snapshots = job.snapshots()
-    return {"id": job.job_id, "name": job.job_id, "job id": job.job_id,
-            "status": job.status, "message": job.message,
-            "creation time": job.created, "framework": "caffe",
-            "snapshots": [s.epoch for s in snapshots],
-            "snapshot_iterations": [s.iteration for s in snapshots],
-            "dataset": job.dataset_info, "network": job.network_info,
-            "plan": job.plan, "settings": job.settings,
-            "last_losses": last_losses(trainlog.read_rows(job.file("train_log")))}
-
-
 def last_losses(rows):
     """{"train": {...} | None, "val": {...} | None}: the last row of each phase of a
     train_log (trainlog.read_rows), non-finite numbers as None."""
@@ -210,7 +220,10 @@ def _add_error_handling(app):
 
     @app.errorhandler(Exception)
     def handle_error(err):
-        return error_response(as_http_error(err))
+        err = as_http_error(err)
+        if not jobroutes.wants_json() and not flask.request.path.startswith(JSON_ONLY):
+            return pages.error_page(err)
+        return error_response(err)
 
 
 def as_http_error(err):

@@ -139,3 +139,47 @@ def _count(form, name):
         raise http.BadRequest(f"{name} must be a positive integer, got {text!r}")
     return value
 
+
+
+def fit_image(source, where, image_shape, dont_resize=False):
+    """(source, resized) for an image of another size than the job's: as DIGITS did, it is
+    squashed to the net's input size (bilinear) unless dont_resize; resized is
+    {"from": [w, h], "to": [w, h]} or None. An image that cannot be opened is passed on
+    unchanged (reading it then gives the usual message)."""
+    import PIL.Image
+
+    want = (int(image_shape[2]), int(image_shape[1]))
+    try:
+        with PIL.Image.open(source) as image:
+            size = image.size
+            if dont_resize or size == want:
+                return _rewound(source), None
+            image.load()
+            mode = "L" if image.mode in ("L", "1", "LA", "I", "I;16", "F") else "RGB"
+            fitted = image.convert(mode).resize(want, PIL.Image.BILINEAR)
+    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
+        return _rewound(source), None
+    buffer = io.BytesIO()
+    fitted.save(buffer, format="PNG")
+    buffer.seek(0)
+    return buffer, {"from": list(size), "to": list(want)}
+
+
+def _rewound(source):
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return source
+
+
+def fit_list(listed, image_shape, dont_resize=False):
+    """Resize the images of an ImageList that are of another size (in memory, in place of
+    their paths); the keys of those resized ([] when none or dont_resize)."""
+    if dont_resize:
+        return []
+    resized = []
+    for entry, key in zip(listed.entries, listed.keys):
+        fitted, changed = fit_image(entry.resolved, entry.where, image_shape)
+        if changed:
+            entry.resolved = fitted
+            resized.append(key)
+    return resized
