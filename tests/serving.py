@@ -95,10 +95,10 @@ def multipart(fields=None, files=None):
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def call(url, fields=None, files=None, method=None, timeout=120):
-    """One request (a multipart POST when fields or files are given, else GET);
-    (status, JSON answer or the raw text when it is not JSON)."""
-    body, headers = None, {}
+def call(url, fields=None, files=None, method=None, timeout=120, headers=None):
+    """One request (a multipart POST when fields or files are given, else GET), with extra
+    `headers`; (status, JSON answer or the raw text when it is not JSON)."""
+    body, headers = None, dict(headers or {})
     if fields is not None or files is not None:
         body, headers["Content-Type"] = multipart(fields, files)
     request = urllib.request.Request(url, data=body, headers=headers, method=method)

@@ -221,7 +221,9 @@ def _add_error_handling(app):
     @app.errorhandler(Exception)
     def handle_error(err):
         err = as_http_error(err)
-        if not jobroutes.wants_json() and not flask.request.path.startswith(JSON_ONLY):
+        browser = "text/html" in flask.request.headers.get("Accept", "")
+        if browser and not jobroutes.wants_json() and \
+                not flask.request.path.startswith(JSON_ONLY):
             return pages.error_page(err)
         return error_response(err)
 

@@ -394,9 +394,9 @@ def _file_field(message):
 
 def at_line(text, layer_name):
     """`custom_network:N`, N the line declaring layer `layer_name` (or no line when not found)."""
-    pattern = re.compile(r'^\s*name\s*:\s*["\']' + re.escape(layer_name) + r'["\']')
+    pattern = re.compile(r'(^|[\s{])name\s*:\s*["\']' + re.escape(layer_name) + r'["\']')
     for number_, line in enumerate(text.splitlines(), start=1):
-        if pattern.match(line):
+        if pattern.search(line.split("#", 1)[0]):
             return f"{NETWORK_FIELD}:{number_}"
     return NETWORK_FIELD
 

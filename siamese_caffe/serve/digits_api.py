@@ -63,7 +63,10 @@ def dataset_status(dataset, queue_state=None):
     """DIGITS' word for a dataset job (registry.DatasetJob)."""
     if queue_state == "waiting":
         return WAITING
-    if dataset.state == registry.D_RUNNING and queue_state is None:
+    if queue_state == "running":
+        return RUNNING
+    if dataset.state == registry.D_RUNNING and queue_state is None and \
+            dataset.info.get("method") == "list":
         return ERROR       # its build was cut off by a server stop
     return _DATASET_WORDS.get(dataset.state, "?")
 
