@@ -29,15 +29,13 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from siamese_caffe.runtime import caffe_env  # noqa: E402
-from siamese_caffe.data import image_sources, mnist_idx  # noqa: E402
+from siamese_caffe.data import image_io, image_sources, mnist_idx  # noqa: E402
 from siamese_caffe.data.create_db import create_db  # noqa: E402
 
 
 def make_inputs(folder, list_images):
     """Write idx files (60k/10k) and PNG lists (list_images / list_images // 6) from the
     built-in digits; returns (idx folder, train list, val list)."""
-    import PIL.Image
-
     digits = image_sources.builtin_mnist()
     order = np.random.default_rng(0).permutation(len(digits))   # any prefix has every class
     idx = os.path.join(folder, "idx")
@@ -54,7 +52,7 @@ def make_inputs(folder, list_images):
             k = order[i % len(digits)]
             path = os.path.join(folder, "png", part, f"{i:05d}.png")
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            PIL.Image.fromarray(digits.images[k]).save(path)
+            image_io.write_png(path, digits.images[k])
             lines.append(f"{path} {digits.labels[k]}\n")
         lists.append(os.path.join(folder, f"{part}.txt"))
         with open(lists[-1], "w") as f:
@@ -144,7 +142,8 @@ def idx_baseline(idx, train_list, val_list):
 
 
 def list_baseline(idx, train_list, val_list):
-    """Baseline inputs from DIGITS lists: each image decoded from its PNG for every pair."""
+    """Baseline inputs from DIGITS lists: each image decoded from its PNG for every pair
+    (with Pillow, as DIGITS' create_db.py did)."""
     import PIL.Image
 
     def entries(list_path):

@@ -26,13 +26,13 @@ import sys
 import tempfile
 import time
 
-import PIL.Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from siamese_caffe.data import create_db, image_sources  # noqa: E402
+from siamese_caffe.data import create_db, image_io, image_sources  # noqa: E402
 from siamese_caffe.infer import embedding, predictions  # noqa: E402
 from siamese_caffe.train import jobs, jobsetup, training  # noqa: E402
+from siamese_caffe.train.settings import TrainSettings  # noqa: E402
 
 
 def parse_args():
@@ -55,7 +55,7 @@ def tiny_job(folder):
     db = os.path.join(folder, "siamesedb")
     create_db.create_db(db, image_sources.builtin_mnist(), count=320, val_count=64,
                         positive_fraction=0.5, seed=0)
-    settings = jobsetup.TrainSettings(epochs=1, batch_size=32, seed=0, gpu="cpu",
+    settings = TrainSettings(epochs=1, batch_size=32, seed=0, gpu="cpu",
                                       lr_policy="fixed")
     job = jobsetup.create_job(db, settings=settings, jobs_dir=os.path.join(folder, "jobs"))
     with open(os.devnull, "w") as sink:
@@ -69,8 +69,7 @@ def write_images(folder, count):
     lines = []
     for k in range(count):
         name = f"{k:05d}.png"
-        PIL.Image.fromarray(digits.images[-1 - k % len(digits)], "L").save(
-            os.path.join(folder, name))
+        image_io.write_png(os.path.join(folder, name), digits.images[-1 - k % len(digits)])
         lines.append(f"{name} {digits.labels[-1 - k % len(digits)]}\n")
     path = os.path.join(folder, "list.txt")
     with open(path, "w") as f:

@@ -41,6 +41,7 @@ import cpupeak  # noqa: E402  (bench/cpupeak.py)
 import netflops  # noqa: E402  (bench/netflops.py)
 from siamese_caffe.data import create_db, image_sources  # noqa: E402
 from siamese_caffe.train import jobsetup, training  # noqa: E402
+from siamese_caffe.train.settings import TrainSettings  # noqa: E402
 from siamese_caffe.net import netcheck, solver  # noqa: E402
 
 def parse_args(argv=None):
@@ -184,7 +185,7 @@ def measure(args):
         if not args.dataset:
             create_db.create_db(dataset, image_sources.builtin_mnist(), count=args.pairs,
                                 val_count=100, seed=0)
-        settings = jobsetup.TrainSettings(epochs=1, batch_size=args.batch_size, seed=1, gpu="cpu")
+        settings = TrainSettings(epochs=1, batch_size=args.batch_size, seed=1, gpu="cpu")
         job = jobsetup.create_job(dataset, settings=settings, jobs_dir=os.path.join(tmp, "jobs"))
         user_net = prototxt.read_net(job.file("original"))
         configs = {"lmdb": lmdb_fed(job, caffe),

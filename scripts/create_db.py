@@ -15,4 +15,4 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 from siamese_caffe import cli  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(cli.main(["create-db", *sys.argv[1:]]))
+    sys.exit(cli.run_script("create-db", __file__))

@@ -1,7 +1,8 @@
 """The `siamese-caffe` console command: one subcommand per workflow step.
 
-Subcommands live in siamese_caffe/commands/<name>.py and are imported only
-when chosen, so `--help` stays fast. Errors a user can cause print one line,
+Subcommands live in siamese_caffe/commands/<name>.py. Building the parser imports
+each command module, but those import nothing heavy (Caffe, NumPy, LMDB, Flask, OpenCV)
+until their run() is called, so `--help` stays instant and works without them. Errors a user can cause print one line,
 `siamese-caffe <command>: error: ...`, and exit non-zero.
 """
 
@@ -46,8 +47,8 @@ def build_parser():
         description="DIGITS' Siamese MNIST workflow on real Caffe, one step per subcommand.")
     parser.add_argument("--version", action="version", version=f"siamese-caffe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f".commands.{module_name}", __package__)
+    for name in COMMANDS:
+        module = _command_module(name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            formatter_class=_DefaultsHelp)
         module.add_arguments(p)
@@ -55,21 +56,47 @@ def build_parser():
     return parser
 
 
+def script_parser(command, prog):
+    """The parser of one subcommand on its own, named `prog` (a script in scripts/)."""
+    module = _command_module(command)
+    parser = argparse.ArgumentParser(prog=prog, description=module.HELP,
+                                     formatter_class=_DefaultsHelp)
+    module.add_arguments(parser)
+    parser.set_defaults(_run=module.run, command=command)
+    return parser
+
+
 def main(argv=None):
     """Entry point; returns the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    return _run(args, f"siamese-caffe {args.command}")
+
+
+def run_script(command, script_path, argv=None):
+    """Entry point of scripts/<step>.py: `command`'s options, errors under the script's name."""
+    prog = os.path.basename(script_path)
+    args = script_parser(command, prog).parse_args(argv)
+    return _run(args, prog)
+
+
+def _command_module(name):
+    """siamese_caffe.commands.<module> of subcommand `name` (light: heavy imports sit in run)."""
+    return importlib.import_module(f".commands.{COMMANDS[name]}", __package__)
+
+
+def _run(args, label):
+    """Run the chosen command; errors a user can cause become one line under `label`."""
     try:
         return args._run(args) or 0
     except SiameseCaffeError as err:
-        print(f"siamese-caffe {args.command}: error: {err}", file=sys.stderr)
+        print(f"{label}: error: {err}", file=sys.stderr)
         return err.exit_code
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
         sys.stdout = open(os.devnull, "w")
         return 0
     except KeyboardInterrupt:
-        print(f"siamese-caffe {args.command}: interrupted", file=sys.stderr)
+        print(f"{label}: interrupted", file=sys.stderr)
         return 130
 
 

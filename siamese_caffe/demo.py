@@ -13,8 +13,8 @@ and WORKDIR/demo.json with the settings, the time of each step and the headline
 figures. The held-out digits are never used in training: create-db pairs
 only train.txt's digits, and evaluate measures val.txt's against them.
 
-DemoSettings()'s defaults are tuned to finish on a 2-core CPU within minutes with
-a useful embedding; `FULL` is DIGITS' recipe (100,000 uniform pairs, 30 epochs) for a GPU
+DemoSettings()'s defaults (demo_settings.py) are tuned to finish on a 2-core CPU
+within minutes with a useful embedding; `FULL` is DIGITS' recipe (100,000 uniform pairs, 30 epochs) for a GPU
 and the full MNIST (idx files, or downloaded).
 """
 
@@ -23,48 +23,18 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 
 from .data import create_db, image_sources, prepare_mnist
+from .demo_settings import DEFAULT_WORKDIR
 from .errors import BadInputError
 from .evaluate import report as evaluation
 from .infer import clusters, embedding, predictions
 from .runtime import atomic_files
 from .train import jobs, jobsetup, training
+from .train.settings import TrainSettings
 
 MARKER = "demo.json"
-DEFAULT_WORKDIR = "demo-output"
-
-
-@dataclass(frozen=True)
-class DemoSettings:
-    """One demo run's choices (the quick defaults; FULL below for DIGITS' recipe)."""
-
-    pairs: int = 30000              # training pairs; 4 epochs of them fit the time budget
-    val_pairs: int = 1000           # validation pairs of held-out digits (DIGITS' default count)
-    positive_fraction: float = 0.5  # balanced pairs (0.3 measured the same; DIGITS' ~10 % wastes
-                                    # most updates on easy different-class pairs)
-    epochs: float = 4.0             # 1,876 iterations of 64 pairs, ~90 ms each on one core; more
-                                    # did not help (2,813: 5-NN 91.2 %, the held-out digits plateau)
-    batch_size: int = 64            # Caffe's and DIGITS' siamese batch
-    solver_type: str = "Adam"       # measured after 1,252 iterations: 5-NN 92.8 % vs 86.8 % for
-                                    # DIGITS' SGD at a fixed 0.01 (78.6 % with its 33 % steps)
-    base_lr: float = 0.001          # Adam's usual rate
-    lr_policy: str = "step"         # one 10x drop (the template's gamma) ...
-    lr_steps: tuple = (75.0,)       # ... for the last quarter: +0.9 points of pair accuracy
-    val_interval: float = 1.0       # one validation pass per epoch: the loss curve's points
-    split_seed: int = 0             # prepare-mnist's default held-out split
-    seed: int = 1                   # one seed for the pairs and Caffe: repeatable figures
-    gpu: str = "auto"               # a GPU when this Caffe has CUDA and one is visible
-    val_fraction: float = 0.1       # built-in digits held out for validation (500 of 5000)
-    source: str = "builtin"         # builtin | idx | download
-    idx_folder: str = None          # MNIST idx files when source == "idx"
-
-
-# DIGITS' walkthrough: 100,000 uniform pairs (about 10 % same-class), 30 epochs, its solver
-# (rate 0.01 divided by 10 every third of the run), full MNIST (t10k for validation).
-FULL = DemoSettings(pairs=100000, positive_fraction=None, epochs=30.0, solver_type="SGD",
-                    base_lr=0.01, lr_policy="step", lr_steps=(33.0,), source="download")
 
 
 def prepare_workdir(workdir, force=False):
@@ -181,7 +151,7 @@ class Demo:
 
     def train(self, dataset):
         s = self.settings
-        settings = jobsetup.TrainSettings(
+        settings = TrainSettings(
             epochs=s.epochs, batch_size=s.batch_size, val_interval=s.val_interval,
             snapshot_interval=s.val_interval, base_lr=s.base_lr, lr_policy=s.lr_policy,
             lr_steps=s.lr_steps, solver_type=s.solver_type, seed=s.seed, gpu=s.gpu)
@@ -278,9 +248,3 @@ def _point(values):
 
 def _tty():
     return sys.stderr.isatty()
-
-
-def settings_for(full=False, **overrides):
-    """QUICK (DemoSettings()) or FULL with the given fields replaced (None values ignored)."""
-    base = FULL if full else DemoSettings()
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})

@@ -27,6 +27,7 @@ def prepare(folder, pairs=6400, val_pairs=640, iterations=500, batch_size=64):
     """Write the dataset and nets described above into `folder` (created)."""
     from .data import create_db, image_sources
     from .train import jobsetup
+    from .train.settings import TrainSettings
     from .runtime import prototxt
 
     os.makedirs(folder, exist_ok=True)
@@ -34,7 +35,7 @@ def prepare(folder, pairs=6400, val_pairs=640, iterations=500, batch_size=64):
     create_db.create_db(dataset, image_sources.builtin_mnist(), count=pairs,
                         val_count=val_pairs, positive_fraction=0.5, seed=1, force=True)
     epochs = iterations * batch_size / pairs       # so the job's plan has `iterations` steps
-    settings = jobsetup.TrainSettings(epochs=epochs, batch_size=batch_size, seed=1, gpu="cpu")
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, seed=1, gpu="cpu")
     job = jobsetup.create_job(dataset, settings=settings, jobs_dir=os.path.join(folder, "jobs"))
     net = prototxt.read_net(job.train_val_path)
     _relative_sources(net, folder)

@@ -1,8 +1,57 @@
-"""Shared fixtures: the real pycaffe, and nets built from prototxt text."""
+"""Shared fixtures: the real pycaffe, nets built from prototxt text, the command line, and
+the suite's one small dataset and trained job."""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 
 import pytest
 
+import project_paths
 from siamese_caffe.runtime import caffe_env
+
+
+@dataclass
+class Ran:
+    """What a run of `siamese-caffe ARGS` gave: its exit status and output (str)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def error_line(self, command, status=2):
+        """The single stderr line of a refused run (asserted: exit `status`, one line
+        starting `siamese-caffe COMMAND: error: `)."""
+        lines = self.stderr.strip().splitlines()
+        assert self.returncode == status and len(lines) == 1, (self.returncode, self.stderr)
+        assert lines[0].startswith(f"siamese-caffe {command}: error: "), lines[0]
+        return lines[0]
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `siamese-caffe ARGS` in this process (cli.main), capturing its output: a Ran."""
+    from siamese_caffe import cli as command_line
+
+    def run(*args):
+        capsys.readouterr()
+        code = command_line.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+    return run
+
+
+@pytest.fixture
+def cli_process():
+    """Run `python -m siamese_caffe.cli ARGS` as its own process (Caffe's aborts and signals
+    stay there): a Ran. Keywords: cwd (default: the checkout), env, python_flags, timeout."""
+    def run(*args, cwd=None, env=None, python_flags=(), timeout=300):
+        done = subprocess.run([sys.executable, *python_flags, "-m", "siamese_caffe.cli",
+                               *map(str, args)], cwd=cwd or project_paths.ROOT, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        return Ran(done.returncode, done.stdout, done.stderr)
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -38,23 +87,20 @@ def small_pair_db(tmp_path_factory):
 @pytest.fixture(scope="session")
 def network_text():
     """The shipped siamese network's prototxt text."""
-    import os
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, "prototxt", "mnist_siamese_train_test.prototxt")) as f:
+    with open(os.path.join(project_paths.ROOT, "prototxt", "mnist_siamese_train_test.prototxt")) as f:
         return f.read()
 
 
 @pytest.fixture(scope="session")
 def tiny_job(small_pair_db, tmp_path_factory):
     """A job trained 40 iterations (4 epochs of 32 pairs) on small_pair_db, CPU, seed 1:
-    enough to separate some classes; for the inference, evaluation and plot tests."""
-    import os
-
+    enough to separate some classes; for the training, inference, evaluation and plot
+    tests. Snapshots after 20 and 40 iterations."""
     from siamese_caffe.train import jobs, jobsetup, training
+    from siamese_caffe.train.settings import TrainSettings
 
-    settings = jobsetup.TrainSettings(epochs=4, batch_size=32, seed=1, gpu="cpu",
-                                      lr_policy="fixed", snapshot_interval=2)
+    settings = TrainSettings(epochs=4, batch_size=32, seed=1, gpu="cpu", lr_policy="fixed",
+                             snapshot_interval=2)
     job = jobsetup.create_job(small_pair_db, settings=settings,
                               jobs_dir=str(tmp_path_factory.mktemp("tiny-jobs")))
     with open(os.devnull, "w") as sink:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from siamese_caffe import demo
+from siamese_caffe import demo, demo_settings
 from siamese_caffe.errors import BadInputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,12 +78,12 @@ def test_a_previous_demo_folder_is_replaced_but_not_other_folders(tmp_path):
 
 
 def test_full_is_digits_recipe():
-    full = demo.settings_for(full=True)
+    full = demo_settings.settings_for(full=True)
     assert (full.pairs, full.epochs, full.positive_fraction) == (100000, 30.0, None)
     assert (full.solver_type, full.base_lr, full.lr_policy, full.lr_steps) == \
         ("SGD", 0.01, "step", (33.0,))
-    assert demo.settings_for(full=True, idx_folder="m", source="idx").source == "idx"
-    assert demo.settings_for(epochs=None).epochs == demo.DemoSettings().epochs
+    assert demo_settings.settings_for(full=True, idx_folder="m", source="idx").source == "idx"
+    assert demo_settings.settings_for(epochs=None).epochs == demo_settings.DemoSettings().epochs
 
 
 def test_idx_files_replace_the_built_in_digits(tmp_path):
@@ -99,7 +99,7 @@ def test_idx_files_replace_the_built_in_digits(tmp_path):
         mnist_idx.write_idx(str(idx / f"{part}-images-idx3-ubyte.gz"), digits.images[chosen])
         mnist_idx.write_idx(str(idx / f"{part}-labels-idx1-ubyte.gz"),
                             digits.labels[chosen].astype("uint8"))
-    settings = demo.settings_for(source="idx", idx_folder=str(idx))
+    settings = demo_settings.settings_for(source="idx", idx_folder=str(idx))
     workdir = tmp_path / "out"
     workdir.mkdir()
     demo.Demo(settings, str(workdir), io.StringIO()).prepare()

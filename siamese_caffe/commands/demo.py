@@ -5,7 +5,7 @@ HELP = ("the main job: prepare the built-in MNIST digits, create-db, train on th
 
 
 def add_arguments(parser):
-    from ..demo import DEFAULT_WORKDIR, DemoSettings
+    from ..demo_settings import DEFAULT_WORKDIR, DemoSettings
 
     d = DemoSettings()
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR,
@@ -31,10 +31,10 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import demo
+    from .. import demo, demo_settings
 
     source = "idx" if args.idx_folder else None
-    settings = demo.settings_for(full=args.full, pairs=args.pairs,
+    settings = demo_settings.settings_for(full=args.full, pairs=args.pairs,
                                  positive_fraction=args.positive_fraction, epochs=args.epochs,
                                  base_lr=args.base_lr, seed=args.seed, split_seed=args.split_seed,
                                  gpu=args.gpu,

@@ -10,7 +10,7 @@ HELP = ("measure a trained job: validation-pair accuracy (at the threshold and t
 
 
 def add_arguments(parser):
-    from ..evaluate.report import DEFAULT_K
+    from ..evaluate.settings import DEFAULT_K
     from .infer import add_job_arguments
 
     add_job_arguments(parser)

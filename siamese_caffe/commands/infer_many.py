@@ -9,7 +9,7 @@ HELP = ("run a trained job on every image of a list (`path [label]` per line, e.
 
 
 def add_arguments(parser):
-    from ..infer.embedding import DEFAULT_BATCH
+    from ..infer.settings import DEFAULT_BATCH
     from .infer import add_job_arguments
 
     parser.add_argument("list", help="image list: one path per line, optionally followed by "

@@ -10,8 +10,7 @@ HELP = ("DIGITS for this workflow: its web pages (datasets, models, live loss ch
 
 
 def add_arguments(parser):
-    from ..serve.netcache import DEFAULT_MAX_NETS
-    from ..serve.app import DEFAULT_MAX_UPLOAD_MB
+    from ..serve.settings import DEFAULT_MAX_NETS, DEFAULT_MAX_UPLOAD_MB
 
     parser.add_argument("--jobs-dir", "--jobs", dest="jobs_dir", default="jobs", metavar="DIR",
                         help="folder of job folders; a request's job_id names one of them "

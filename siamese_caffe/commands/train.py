@@ -8,7 +8,7 @@ HELP = ("train a siamese network on a create-db dataset with Caffe, in a new job
 
 
 def add_arguments(parser):
-    from ..train.jobsetup import DEFAULT_NETWORK, DEFAULT_SOLVER, TrainSettings
+    from ..train.settings import DEFAULT_NETWORK, DEFAULT_SOLVER, TrainSettings
 
     d = TrainSettings()
     parser.add_argument("dataset", nargs="?", help="dataset folder made by create-db")
@@ -51,6 +51,7 @@ def add_arguments(parser):
 
 def run(args):
     from ..train import jobs, jobsetup, training
+    from ..train.settings import TrainSettings
     from ..errors import BadInputError
 
     if bool(args.dataset) == bool(args.resume):
@@ -60,7 +61,7 @@ def run(args):
         job = jobs.Job.load(args.resume, jobs_dir=args.jobs_dir)
         _say(args, f"resuming job {job.job_id} ({job.path})")
     else:
-        settings = jobsetup.TrainSettings(
+        settings = TrainSettings(
             epochs=args.epochs, batch_size=args.batch_size, val_batch_size=args.val_batch_size,
             val_interval=args.val_interval, snapshot_interval=args.snapshot_interval,
             display=args.display, base_lr=args.base_lr, lr_policy=args.lr_policy,

@@ -150,7 +150,8 @@ def _write_phase(folder, phase, image_set, count, positive_fraction, rng, batch_
         image_set.images, left, right, same, batch_records, progress, desc=f"{phase} pairs")
     mean = mean_files.pair_mean(image_set.images, left, right)
     mean_files.write_binaryproto(os.path.join(folder, names["mean_file"]), mean)
-    pair_pictures.save_rgb(os.path.join(folder, names["mean_png"]), pair_pictures.pair_to_rgb(mean))
+    pair_pictures.save_picture(os.path.join(folder, names["mean_png"]),
+                               pair_pictures.pair_to_picture(mean))
     tests = _write_test_images(folder, phase, image_set.images, left, right, same)
     positives = int(same.sum())
     return {"pairs": count, "same_class_pairs": positives, "positive_fraction": positives / count,
@@ -166,7 +167,7 @@ def _write_test_images(folder, phase, images, left, right, same):
         written[kind] = []
         for number, k in enumerate(chosen[:TEST_IMAGE_COUNT]):
             name = f"{phase}_test_{kind}_{number}.png"
-            rgb = pair_pictures.pair_rgb(images[left[k]], images[right[k]])
-            pair_pictures.save_rgb(os.path.join(folder, name), rgb)
+            picture = pair_pictures.pair_picture(images[left[k]], images[right[k]])
+            pair_pictures.save_picture(os.path.join(folder, name), picture)
             written[kind].append(name)
     return written

@@ -4,9 +4,9 @@ A line is a path (it may contain spaces) followed by whitespace and an integer
 class label, as DIGITS writes train.txt / val.txt. Blank lines are skipped.
 Relative paths are resolved against `image_folder`, or else the list's folder.
 
-Colour images are converted to grayscale (PIL's ITU-R 601-2 luma, the same
-conversion DIGITS applies for a grayscale dataset) and the conversion is
-reported in the returned notes; 16-bit and float images are refused.
+Images are decoded by image_io (OpenCV). Colour images are converted to grayscale
+(Pillow's ITU-R 601-2 luma, the conversion DIGITS applies for a grayscale dataset) and
+the conversion is reported in the returned notes; 16-bit and float images are refused.
 """
 
 import concurrent.futures
@@ -16,15 +16,12 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import PIL.Image
 
 from ..errors import BadInputError
+from . import image_io
 
 UNLABELLED = -1              # the label of an image whose list line has none
 
-# PIL modes accepted as they are, and modes converted to 8-bit grayscale.
-GRAY_MODES = {"L"}
-CONVERTIBLE_MODES = {"1", "P", "LA", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
 CHUNK_IMAGES = 1024          # images decoded per task
 PARALLEL_MIN_IMAGES = 4096   # smaller lists decode faster in this process than with a pool
 
@@ -116,25 +113,10 @@ def _check_label(line, label, where):
 def load_gray(path, where):
     """One image file as a (H, W) uint8 array, and whether it was converted from colour.
 
-    Raises BadInputError naming `where` (the list line) when the file is missing,
+    Raises BadInputError naming `where` (the list line) and the file when it is missing,
     unreadable, corrupt or of an unsupported bit depth.
     """
-    try:
-        with PIL.Image.open(path) as image:
-            image.load()
-            mode = image.mode
-            if mode in GRAY_MODES:
-                return np.asarray(image), False
-            if mode in CONVERTIBLE_MODES:
-                return np.asarray(image.convert("L")), mode not in ("1", "LA")
-    except FileNotFoundError:
-        raise BadInputError(f"image not found: {path}", where=where) from None
-    except OSError as err:  # unreadable, truncated or not an image at all
-        raise BadInputError(f"cannot read image {path} ({err})", where=where) from None
-    except (ValueError, SyntaxError) as err:  # PIL's errors for some corrupt files
-        raise BadInputError(f"corrupt image {path} ({err})", where=where) from None
-    raise BadInputError(f"image {path} has mode {mode!r}; only 8-bit grayscale or colour "
-                        "images are supported", where=where)
+    return image_io.read_gray(path, where=f"{where}: {path}")
 
 
 def load_images(paths, wheres, progress=False, workers=None):

@@ -14,10 +14,9 @@ import json
 import os
 
 import numpy as np
-import PIL.Image
 
 from ..runtime import staging
-from . import pairs
+from . import image_io, pairs
 
 INDEX_DIGITS = 5   # as DIGITS' MNIST download: 00000.png ...
 
@@ -55,7 +54,7 @@ def _write_part(folder, part, image_set, progress):
     for index in tqdm(range(len(image_set)), desc=part, unit="image", disable=not progress):
         label = int(image_set.labels[index])
         relative = f"{part}/{label}/{index:0{INDEX_DIGITS}d}.png"
-        PIL.Image.fromarray(image_set.images[index], "L").save(os.path.join(folder, relative))
+        image_io.write_png(os.path.join(folder, relative), image_set.images[index])
         lines.append(f"{relative} {label}\n")
     with open(os.path.join(folder, f"{part}.txt"), "w") as f:
         f.writelines(lines)

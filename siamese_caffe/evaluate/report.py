@@ -27,8 +27,8 @@ from ..infer import clusters
 from ..infer.embedding import distance
 from . import plots, metrics
 from .report_markdown import report_markdown
+from .settings import DEFAULT_K
 
-DEFAULT_K = 5   # neighbours voting in the k-NN accuracy
 
 
 def read_pair_records(image_db, label_db):

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..runtime import caffe_env, devices
 from . import pair_input
+from .settings import DEFAULT_BATCH
 
-DEFAULT_BATCH = 256   # pairs per forward pass; LeNet-sized nets gain little beyond this on a CPU
 
 
 @dataclass

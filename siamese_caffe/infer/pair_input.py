@@ -10,54 +10,38 @@ Two kinds of file are accepted (design: "File formats"):
   (the mean image of the training digits, whichever side they were on), also
   replicated: both branches then get identical input and give identical features.
 
-Pixels are uint8; other bit depths are refused. Sizes must match the job's.
+Files are decoded by data/image_io (OpenCV, straight into Caffe's BGR order). Pixels
+are uint8; other bit depths are refused. Sizes must match the job's.
 """
 
 import numpy as np
-import PIL.Image
 
 from ..errors import BadInputError
-from ..data import mean_files
-
-GRAY_MODES = {"L", "1", "LA"}           # one digit (alpha dropped)
-COLOUR_MODES = {"RGB", "RGBA", "RGBX", "P", "PA"}  # a pair picture (palette expanded)
+from ..data import image_io, mean_files
 
 
-def load_pair(path, image_shape, where=None):
+def load_pair(path, image_shape, where=None, resize=False):
     """Read one image as ((3, H, W) uint8 BGR pair, is_grayscale).
 
     path: a file name, or a binary file object (e.g. an upload held in memory).
     image_shape: (3, H, W) the job's net reads. where: the name errors give
-    (default: `path`). Raises BadInputError naming it when the image is missing,
-    unreadable, of another bit depth or another size; the size is checked from the
-    header, before the pixels are decoded.
+    (default: `path`). resize: scale an image of another size to the job's (as DIGITS
+    did) instead of refusing it. Raises BadInputError naming it when the image is
+    missing, unreadable, damaged, of another bit depth or (unless resize) another size.
     """
     where = path if where is None else where
-    try:
-        with PIL.Image.open(path) as image:
-            _check_size((image.height, image.width), image_shape, where)
-            image.load()
-            mode = image.mode
-            if mode in GRAY_MODES:
-                array, grayscale = np.asarray(image.convert("L")), True
-            elif mode in COLOUR_MODES:
-                array, grayscale = np.asarray(image.convert("RGB")), False
-            else:
-                raise BadInputError(f"image mode {mode!r} is not supported (8-bit grayscale "
-                                    "or RGB only)", where=where)
-    except FileNotFoundError:
-        raise BadInputError("image not found", where=where) from None
-    except PIL.UnidentifiedImageError:
-        raise BadInputError("cannot read image (not a picture format PIL knows)",
-                            where=where) from None
-    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError) as err:
-        raise BadInputError(f"cannot read image ({err})", where=where) from None
-    return (gray_to_pair(array) if grayscale else rgb_to_pair(array)), grayscale
+    image = image_io.read(path, where)
+    if resize:
+        image = image_io.resize(image, int(image_shape[1]), int(image_shape[2]))
+    _check_size(image.shape[:2], image_shape, where)
+    if image.ndim == 2:
+        return gray_to_pair(image), True
+    return bgr_to_pair(image), False
 
 
-def rgb_to_pair(rgb):
-    """(H, W, 3) uint8 RGB picture → (3, H, W) uint8 BGR pair (channel 0 = blue = first)."""
-    return np.ascontiguousarray(rgb[..., ::-1].transpose(2, 0, 1))
+def bgr_to_pair(bgr):
+    """(H, W, 3) uint8 BGR picture → (3, H, W) uint8 pair (channel 0 = blue = first digit)."""
+    return np.ascontiguousarray(bgr.transpose(2, 0, 1))
 
 
 def gray_to_pair(gray):

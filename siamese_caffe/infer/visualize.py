@@ -23,7 +23,9 @@ import os
 import re
 
 import numpy as np
-import PIL.Image
+
+from ..data import image_io
+from ..runtime import atomic_files
 
 HIST_BINS = 20
 TARGET_TILE_PX = 64     # small tiles are enlarged to about this many pixels
@@ -143,13 +145,12 @@ def plot_statistics(stats, png_path):
     # fixed margins: tight_layout over ~40 panels takes seconds
     fig.subplots_adjust(left=0.04, right=0.99, top=1 - 0.5 / (2.4 * rows), bottom=0.02,
                         hspace=0.8, wspace=0.25)
-    fig.savefig(png_path)
-    plt.close(fig)
+    atomic_files.save_figure(fig, png_path, tight=False)
 
 
 def save_gray(path, array):
     """Write an (H, W) uint8 array as a grayscale PNG."""
-    PIL.Image.fromarray(array, "L").save(path, format="PNG")
+    image_io.write_png(path, array)
 
 
 def safe_name(name):

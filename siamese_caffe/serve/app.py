@@ -42,11 +42,11 @@ import werkzeug.exceptions as http
 from .. import __version__
 from ..errors import BadInputError
 from ..train import trainlog
+from .settings import DEFAULT_MAX_UPLOAD_MB
 from ..infer import embedding, predictions, visualize
 from . import netcache, pathguard, inputs, jobroutes, pages, security
 from .service import JobService
 
-DEFAULT_MAX_UPLOAD_MB = 16   # a request's whole body; an MNIST train.txt of 60,000 lines is ~1.2 MB
 BODY_SLACK = 1 << 20         # waitress's own cap sits this far above Flask's, as a backstop
 INFER_ONE = "/models/images/generic/infer_one.json"
 INFER_MANY = "/models/images/generic/infer_many.json"

@@ -22,8 +22,8 @@ import threading
 from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import caffe_env, devices, netprobe
 from ..infer import embedding
+from .settings import DEFAULT_MAX_NETS
 
-DEFAULT_MAX_NETS = 8   # jobs x snapshots kept loaded; more are reloaded on demand
 
 
 class JobNotLoadableError(SiameseCaffeError):

@@ -2,10 +2,10 @@
 
 import json
 import os
-
-import project_paths
 import subprocess
 import sys
+
+import project_paths
 
 ROOT = project_paths.ROOT
 

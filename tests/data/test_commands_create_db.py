@@ -2,8 +2,6 @@
 
 import json
 import os
-
-import project_paths
 import subprocess
 import sys
 
@@ -12,7 +10,8 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from siamese_caffe import cli
+import project_paths
+
 
 ROOT = project_paths.ROOT
 
@@ -31,28 +30,21 @@ def write_digits_list(folder, count=12, classes=3, size=(8, 8), name="train.txt"
     return folder / name
 
 
-def run_cli(*argv):
-    """(exit status, stdout, stderr) of siamese-caffe create-db in this process."""
-    return cli.main(["create-db", *map(str, argv)])
-
-
-def assert_one_line_error(capsys, status, *fragments):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2
-    assert len(err) == 1 and err[0].startswith("siamese-caffe create-db: error: "), err
+def assert_one_line_error(ran, *fragments):
+    line = ran.error_line("create-db")
     for fragment in fragments:
-        assert fragment in err[0]
+        assert fragment in line
 
 
 def leftovers(folder):
     return sorted(n for n in os.listdir(folder) if n not in ("img", "train.txt", "val.txt"))
 
 
-def test_list_file_builds_a_dataset_with_disjoint_validation_images(tmp_path, capsys):
+def test_list_file_builds_a_dataset_with_disjoint_validation_images(tmp_path, cli):
     listing = write_digits_list(tmp_path, count=12)
-    status = run_cli(tmp_path / "db", listing, "-c", "7", "--val-count", "3", "--seed", "5")
-    out = capsys.readouterr().out
-    assert status == 0 and "Found 12 images" in out and "train: 7 pairs" in out
+    ran = cli("create-db", tmp_path / "db", listing, "-c", "7", "--val-count", "3", "--seed", "5")
+    out = ran.stdout
+    assert ran.returncode == 0 and "Found 12 images" in out and "train: 7 pairs" in out
     manifest = json.loads((tmp_path / "db" / "dataset.json").read_text())
     held = manifest["source"]["held_out"]["paths"]
     assert len(held) == 3 and all(p.endswith(".png") for p in held)  # one per class
@@ -61,27 +53,30 @@ def test_list_file_builds_a_dataset_with_disjoint_validation_images(tmp_path, ca
 
 
 @pytest.mark.parametrize("count", [1, 5, 19])
-def test_counts_under_twenty_work(tmp_path, capsys, count):
+def test_counts_under_twenty_work(tmp_path, cli, count):
     listing = write_digits_list(tmp_path)
-    assert run_cli(tmp_path / "db", listing, "-c", count, "--val-count", count) == 0
+    ran = cli("create-db", tmp_path / "db", listing, "-c", count, "--val-count", count)
+    assert ran.returncode == 0, ran.stderr
     manifest = json.loads((tmp_path / "db" / "dataset.json").read_text())
     assert manifest["train"]["pairs"] == manifest["val"]["pairs"] == count
 
 
-def test_positive_fraction_gives_that_share_of_same_class_pairs(tmp_path, capsys):
+def test_positive_fraction_gives_that_share_of_same_class_pairs(tmp_path, cli):
     listing = write_digits_list(tmp_path, count=30)
-    assert run_cli(tmp_path / "db", listing, "-c", 40, "--positive-fraction", 0.5,
-                   "--val-count", 10, "--json") == 0
-    manifest = json.loads(capsys.readouterr().out)
+    ran = cli("create-db", tmp_path / "db", listing, "-c", 40, "--positive-fraction", 0.5,
+                   "--val-count", 10, "--json")
+    assert ran.returncode == 0, ran.stderr
+    manifest = json.loads(ran.stdout)
     assert manifest["train"]["same_class_pairs"] == 20 and manifest["val"]["same_class_pairs"] == 5
     assert manifest["pairing"] == "balanced"
 
 
-def test_colour_images_are_converted_to_grayscale_and_reported(tmp_path, capsys):
+def test_colour_images_are_converted_to_grayscale_and_reported(tmp_path, cli):
     listing = write_digits_list(tmp_path)
     PIL.Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "img" / "digit 4.png")
-    assert run_cli(tmp_path / "db", listing, "-c", 5, "--val-count", 5) == 0
-    assert "converted 1 colour image(s) to grayscale (first: " in capsys.readouterr().out
+    ran = cli("create-db", tmp_path / "db", listing, "-c", 5, "--val-count", 5)
+    assert ran.returncode == 0, ran.stderr
+    assert "converted 1 colour image(s) to grayscale (first: " in ran.stdout
     assert "converted 1 colour image(s)" in json.loads(
         (tmp_path / "db" / "dataset.json").read_text())["notes"][0]
 
@@ -109,7 +104,7 @@ def break_size(folder):
 
 def break_16_bit(folder):
     PIL.Image.new("I;16", (8, 8)).save(folder / "img" / "digit 1.png")
-    return ["train.txt:2", "mode"]
+    return ["train.txt:2", "16-bit"]
 
 
 def break_label(folder):
@@ -135,11 +130,11 @@ def break_one_class(folder):
 @pytest.mark.parametrize("breaker", [break_missing, break_corrupt, break_not_an_image, break_size,
                                      break_16_bit, break_label, break_missing_label, break_empty,
                                      break_one_class])
-def test_bad_list_input_is_one_line_and_leaves_nothing(tmp_path, capsys, breaker):
+def test_bad_list_input_is_one_line_and_leaves_nothing(tmp_path, cli, breaker):
     listing = write_digits_list(tmp_path)
     fragments = breaker(tmp_path)
-    status = run_cli(tmp_path / "db", listing, "-c", 5)
-    assert_one_line_error(capsys, status, *fragments)
+    ran = cli("create-db", tmp_path / "db", listing, "-c", 5)
+    assert_one_line_error(ran, *fragments)
     assert leftovers(tmp_path) == []
 
 
@@ -151,16 +146,16 @@ def test_bad_list_input_is_one_line_and_leaves_nothing(tmp_path, capsys, breaker
     (["--seed", "-1"], ["--seed"]),
     (["--builtin", "--idx-folder", "x"], ["one image source"]),
 ])
-def test_bad_options_are_one_line_and_leave_nothing(tmp_path, capsys, argv, fragments):
-    status = run_cli(tmp_path / "db", *argv)
-    assert_one_line_error(capsys, status, *fragments)
+def test_bad_options_are_one_line_and_leave_nothing(tmp_path, cli, argv, fragments):
+    ran = cli("create-db", tmp_path / "db", *argv)
+    assert_one_line_error(ran, *fragments)
     assert leftovers(tmp_path) == []
 
 
-def test_existing_folder_is_refused_and_kept(tmp_path, capsys):
+def test_existing_folder_is_refused_and_kept(tmp_path, cli):
     (tmp_path / "db").mkdir()
-    status = run_cli(tmp_path / "db", "-c", 5)
-    assert_one_line_error(capsys, status, "already exists", "--force")
+    ran = cli("create-db", tmp_path / "db", "-c", 5)
+    assert_one_line_error(ran, "already exists", "--force")
     assert os.listdir(tmp_path / "db") == []
 
 
@@ -180,17 +175,18 @@ def test_digits_script_works_as_the_digits_readme_says(tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
-def test_validation_images_repeating_training_images_are_reported(tmp_path, capsys):
+def test_validation_images_repeating_training_images_are_reported(tmp_path, cli):
     listing = write_digits_list(tmp_path)
-    assert run_cli(tmp_path / "db", listing, "--val-list", listing, "-c", 5, "--val-count", 5) == 0
+    ran = cli("create-db", tmp_path / "db", listing, "--val-list", listing, "-c", 5, "--val-count", 5)
+    assert ran.returncode == 0, ran.stderr
     assert "note: 12 validation image(s) have the same pixels as a training image" in (
-        capsys.readouterr().out)
+        ran.stdout)
     manifest = json.loads((tmp_path / "db" / "dataset.json").read_text())
     assert manifest["source"]["validation"] == "separate set"
     assert manifest["source"]["validation_images_also_in_training"] == 12
 
 
-def test_idx_folder_takes_validation_pairs_from_t10k(tmp_path, capsys):
+def test_idx_folder_takes_validation_pairs_from_t10k(tmp_path, cli):
     from siamese_caffe.data import mnist_idx
 
     rng = np.random.default_rng(9)
@@ -199,7 +195,8 @@ def test_idx_folder_takes_validation_pairs_from_t10k(tmp_path, capsys):
         mnist_idx.write_idx(str(tmp_path / (images_stem + ".gz")),
                             rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
         mnist_idx.write_idx(str(tmp_path / labels_stem), (np.arange(n) % 10).astype(np.uint8))
-    assert run_cli(tmp_path / "db", "--idx-folder", tmp_path, "-c", 9, "--val-count", 4) == 0
+    ran = cli("create-db", tmp_path / "db", "--idx-folder", tmp_path, "-c", 9, "--val-count", 4)
+    assert ran.returncode == 0, ran.stderr
     source = json.loads((tmp_path / "db" / "dataset.json").read_text())["source"]
     assert source["validation"] == "separate set" and "t10k-images-idx3-ubyte" in source["val"]
     assert source["validation_images_also_in_training"] == 0

@@ -171,7 +171,7 @@ def test_an_interrupted_build_leaves_nothing(digits, tmp_path, monkeypatch):
     def interrupt(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pair_pictures, "save_rgb", interrupt)
+    monkeypatch.setattr(pair_pictures, "save_picture", interrupt)
     with pytest.raises(KeyboardInterrupt):
         create_db(str(tmp_path / "db"), digits, count=5, val_count=5, seed=1)
     assert os.listdir(tmp_path) == []

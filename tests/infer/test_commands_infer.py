@@ -2,8 +2,6 @@
 
 import json
 import os
-
-import project_paths
 import shutil
 import subprocess
 import sys
@@ -12,34 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import project_paths
+
 ROOT = project_paths.ROOT
-
-
-class Done:
-    """What a command run left: returncode, stdout, stderr (as subprocess.CompletedProcess)."""
-
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-@pytest.fixture
-def cli(capsys):
-    """Run `siamese-caffe ARGS` in this process (cli.main), capturing its output."""
-    from siamese_caffe import cli as command_line
-
-    def run(*args):
-        capsys.readouterr()
-        code = command_line.main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return Done(code, out, err)
-    return run
-
-
-def one_error_line(done, command):
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert lines[0].startswith(f"siamese-caffe {command}: error: ")
-    return lines[0]
 
 
 def test_infer_prints_points_distance_and_verdict(cli, tiny_job, digit_pngs):
@@ -81,22 +54,21 @@ def test_infer_visualize_writes_the_folder(cli, tiny_job, tmp_path):
             "inference.json"} <= set(os.listdir(out))
     again = cli("infer", "--job", tiny_job.path, "--visualize", str(out),
                 os.path.join(folder, "val_test_same_class_1.png"))
-    assert "already exists (use --force" in one_error_line(again, "infer")
+    assert "already exists (use --force" in again.error_line("infer")
 
 
-def test_infer_bad_input_is_one_line(cli, tiny_job, tmp_path):
+def test_infer_bad_input_is_one_line(cli, cli_process, tiny_job, tmp_path):
     wide = tmp_path / "wide.png"
     Image.fromarray(np.zeros((28, 40), np.uint8)).save(wide)
-    process = subprocess.run([sys.executable, "-m", "siamese_caffe.cli", "infer", "--job",
-                              tiny_job.path, str(wide)], cwd=ROOT, capture_output=True,
-                             text=True, env=dict(os.environ, PYTHONPATH=ROOT))
-    line = one_error_line(process, "infer")             # the whole stderr of the process
+    process = cli_process("infer", "--job", tiny_job.path, wide,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    line = process.error_line("infer")             # the whole stderr of the process
     assert f"{wide}: image is 40x28 pixels" in line
     bare = tmp_path / "bare"
     shutil.copytree(tiny_job.path, bare, ignore=shutil.ignore_patterns("snapshot_iter_*"))
-    line = one_error_line(cli("infer", "--job", str(bare), str(wide)), "infer")
+    line = cli("infer", "--job", str(bare), str(wide)).error_line("infer")
     assert "the job has no snapshot yet" in line
-    line = one_error_line(cli("infer", "--job", str(tmp_path), str(wide)), "infer")
+    line = cli("infer", "--job", str(tmp_path), str(wide)).error_line("infer")
     assert "not a training job" in line
 
 
@@ -116,7 +88,7 @@ def test_infer_many_skips_missing_files_or_fails_with_strict(cli, tiny_job, digi
         outputs[entries[3][0]]["feat_right"]
     strict = cli("infer-many", "--job", tiny_job.path, str(listing), "--image-folder", folder,
                  "-o", str(tmp_path / "strict.csv"), "--strict")
-    assert f"{listing}:21: " in one_error_line(strict, "infer-many")
+    assert f"{listing}:21: " in strict.error_line("infer-many")
     assert not os.path.exists(tmp_path / "strict.csv")
 
 
@@ -149,4 +121,4 @@ def test_evaluate_writes_the_report_into_the_job(cli, tiny_job, tmp_path):
     assert report["snapshot"] == 20 and report["images"]["k"] == 3
     assert f"{100 * report['images']['knn_accuracy']:.2f} %" in done.stdout
     again = cli("evaluate", "--job", str(job), "--snapshot", "20")
-    assert "already exists" in one_error_line(again, "evaluate")
+    assert "already exists" in again.error_line("evaluate")

@@ -123,10 +123,11 @@ def test_unshared_branches_are_never_swapped(small_pair_db, tmp_path, network_te
     import netvariants
     from siamese_caffe.data import image_sources
     from siamese_caffe.train import jobsetup, training
+    from siamese_caffe.train.settings import TrainSettings
 
     network = tmp_path / "unshared.prototxt"
     network.write_text(netvariants.unnamed_right_conv1_weights(network_text))
-    settings = jobsetup.TrainSettings(epochs=0.1, batch_size=32, seed=1, gpu="cpu",
+    settings = TrainSettings(epochs=0.1, batch_size=32, seed=1, gpu="cpu",
                                       allow_unshared=True)
     job = jobsetup.create_job(small_pair_db, str(network), settings,
                               jobs_dir=str(tmp_path / "jobs"))

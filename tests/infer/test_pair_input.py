@@ -21,7 +21,7 @@ def digit(value, seed=0):
 def test_rgb_picture_gives_blue_first_green_second_as_the_training_records(tmp_path):
     first, second = digit(10, 1), digit(20, 2)
     path = tmp_path / "pair.png"
-    pair_pictures.save_rgb(str(path), pair_pictures.pair_rgb(first, second))
+    pair_pictures.save_picture(str(path), pair_pictures.pair_picture(first, second))
     pair, grayscale = pair_input.load_pair(str(path), SHAPE)
     assert not grayscale and pair.dtype == np.uint8 and pair.shape == SHAPE
     # the same bytes create-db stores for this pair (channel 0 first, 1 second, 2 zeros)
@@ -61,7 +61,7 @@ def test_mean_file_round_trips(tmp_path):
 @pytest.mark.parametrize("make, message", [
     (lambda p: Image.fromarray(np.zeros((32, 32), np.uint8)).save(p), "32x32 pixels"),
     (lambda p: p.write_bytes(b"not a png"), "cannot read image"),
-    (lambda p: Image.fromarray(np.zeros((28, 28), np.uint16)).save(p), "not supported"),
+    (lambda p: Image.fromarray(np.zeros((28, 28), np.uint16)).save(p), "16-bit"),
     (lambda p: None, "image not found"),
 ])
 def test_bad_images_are_one_clear_error_naming_the_file(tmp_path, make, message):

@@ -37,7 +37,7 @@ def visualized(tiny_job, tmp_path_factory):
     three = digits.images[np.flatnonzero(digits.labels == 3)[0]]
     folder = tmp_path_factory.mktemp("vis")
     path = str(folder / "pair.png")
-    pair_pictures.save_rgb(path, pair_pictures.pair_rgb(three, np.zeros_like(three)))
+    pair_pictures.save_picture(path, pair_pictures.pair_picture(three, np.zeros_like(three)))
     embedder = embedding.Embedder(tiny_job)
     embedder.infer_file(path)
     out = str(folder / "out")

@@ -3,7 +3,6 @@
 import pytest
 
 import project_paths
-
 from siamese_caffe.runtime import prototxt
 from siamese_caffe.net import solver
 from siamese_caffe.errors import BadInputError

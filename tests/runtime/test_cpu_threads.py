@@ -18,6 +18,7 @@ import pytest
 
 import project_paths
 
+
 NETWORK = os.path.join(project_paths.ROOT, "prototxt", "mnist_siamese_train_test.prototxt")
 
 

@@ -2,22 +2,16 @@
 
 import json
 import os
+import sysconfig
 
 import project_paths
-import subprocess
-import sys
-import sysconfig
+
 
 ROOT = project_paths.ROOT
 
 
-def run_cli(*args, env=None, python_flags=()):
-    return subprocess.run([sys.executable, *python_flags, "-m", "siamese_caffe.cli", *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-
-
-def test_doctor_reports_a_cpu_only_bvlc_caffe():
-    result = run_cli("doctor", "--json")
+def test_doctor_reports_a_cpu_only_bvlc_caffe(cli_process):
+    result = cli_process("doctor", "--json")
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
     assert facts["build"] == "CPU_ONLY"
@@ -29,8 +23,8 @@ def test_doctor_reports_a_cpu_only_bvlc_caffe():
     assert facts["opencv"].startswith("4.")
 
 
-def test_doctor_names_the_blas_caffe_calls_and_its_threading():
-    facts = json.loads(run_cli("doctor", "--json").stdout)
+def test_doctor_names_the_blas_caffe_calls_and_its_threading(cli_process):
+    facts = json.loads(cli_process("doctor", "--json").stdout)
     with open(os.path.join(facts["caffe_prefix"], "BUILD_INFO.json")) as f:
         blas = json.load(f)["blas"]
     if blas == "openblas-openmp":        # the default build
@@ -39,18 +33,18 @@ def test_doctor_names_the_blas_caffe_calls_and_its_threading():
     assert int(facts["cpu_threads"]) >= 1
 
 
-def test_doctor_text_report_names_where_caffe_came_from():
-    result = run_cli("doctor")
+def test_doctor_text_report_names_where_caffe_came_from(cli_process):
+    result = cli_process("doctor")
     assert result.returncode == 0, result.stderr
     assert "CPU_ONLY" in result.stdout
     assert "lib/python3/dist-packages/caffe" in result.stdout
 
 
-def test_doctor_without_caffe_exits_non_zero_with_the_fix(tmp_path):
+def test_doctor_without_caffe_exits_non_zero_with_the_fix(cli_process, tmp_path):
     # -S skips site-packages' .pth files (the link to pycaffe); PYTHONPATH keeps numpy.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, sysconfig.get_paths()["purelib"]]),
                SIAMESE_CAFFE_PREFIX=str(tmp_path / "no-caffe-here"))
-    result = run_cli("doctor", env=env, python_flags=("-S",))
+    result = cli_process("doctor", env=env, python_flags=("-S",))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

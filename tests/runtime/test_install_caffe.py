@@ -1,11 +1,11 @@
 """scripts/install_caffe.sh as a user runs it: cache keys, the no-op rerun, bad input."""
 
 import os
-
-import project_paths
 import shutil
 import subprocess
 import sys
+
+import project_paths
 
 ROOT = project_paths.ROOT
 SCRIPT = os.path.join(ROOT, "scripts", "install_caffe.sh")

@@ -2,8 +2,6 @@
 
 import json
 import os
-
-import project_paths
 import shutil
 import signal
 import subprocess
@@ -14,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siamese_caffe import cli
+import project_paths
 from siamese_caffe.runtime import devices
 from siamese_caffe.train import jobs, trainlog, training
 from siamese_caffe.data import mean_files
@@ -87,17 +85,10 @@ def test_killed_and_interrupted_runs_resume_to_the_same_end(small_pair_db, tmp_p
         assert f.read().count("resuming from iteration") == 2
 
 
-def run_main(capsys, *args):
-    code = cli.main(["train", *args])
-    captured = capsys.readouterr()
-    return code, captured.err.strip().splitlines()
-
-
-def assert_one_error_line_and_no_job(code, lines, jobs_dir, *fragments):
-    assert code == 2, lines
-    assert len(lines) == 1 and lines[0].startswith("siamese-caffe train: error: "), lines
+def assert_one_error_line_and_no_job(ran, jobs_dir, *fragments):
+    line = ran.error_line("train")
     for fragment in fragments:
-        assert fragment in lines[0]
+        assert fragment in line
     assert not os.path.exists(jobs_dir) or os.listdir(jobs_dir) == []
 
 
@@ -106,12 +97,12 @@ def assert_one_error_line_and_no_job(code, lines, jobs_dir, *fragments):
     (["--batch-size", "500"], ["--batch-size: 500 pairs per batch", "(320 pairs)"]),
     (["--gpu", "0"], ["CPU_ONLY"]),
 ])
-def test_bad_options(caffe, capsys, small_pair_db, tmp_path, options, fragments):
+def test_bad_options(caffe, cli, small_pair_db, tmp_path, options, fragments):
     if "--gpu" in options and devices.caffe_has_cuda():
         pytest.skip("this Caffe has CUDA: a GPU number is not an error here")
     jobs_dir = str(tmp_path / "jobs")
-    code, lines = run_main(capsys, small_pair_db, "--jobs-dir", jobs_dir, *options)
-    assert_one_error_line_and_no_job(code, lines, jobs_dir, *fragments)
+    ran = cli("train", small_pair_db, "--jobs-dir", jobs_dir, *options)
+    assert_one_error_line_and_no_job(ran, jobs_dir, *fragments)
 
 
 @pytest.mark.parametrize("edit, fragments", [
@@ -120,22 +111,23 @@ def test_bad_options(caffe, capsys, small_pair_db, tmp_path, options, fragments)
     (lambda text: text.replace("pool: MAX", "pool: BIGGEST", 1), ["syntax error"]),
     (netvariants.ip2_right_bias, ["'ip2_right'", "do not share"]),
 ])
-def test_bad_networks(capsys, small_pair_db, tmp_path, network_text, edit, fragments):
+def test_bad_networks(cli, small_pair_db, tmp_path, network_text, edit, fragments):
     network = tmp_path / "user.prototxt"
     network.write_text(edit(network_text))
     jobs_dir = str(tmp_path / "jobs")
-    code, lines = run_main(capsys, small_pair_db, "-n", str(network), "--jobs-dir", jobs_dir)
-    assert_one_error_line_and_no_job(code, lines, jobs_dir, str(network), *fragments)
+    ran = cli("train", small_pair_db, "-n", str(network), "--jobs-dir", jobs_dir)
+    assert_one_error_line_and_no_job(ran, jobs_dir, str(network), *fragments)
 
 
-def test_syntax_error_names_the_line(capsys, small_pair_db, tmp_path, network_text):
+def test_syntax_error_names_the_line(cli, small_pair_db, tmp_path, network_text):
     network = tmp_path / "user.prototxt"
     network.write_text(network_text.replace("pool: MAX", "pool: BIGGEST", 1))
     line = network.read_text().splitlines().index(
         next(l for l in network.read_text().splitlines() if "BIGGEST" in l)) + 1
-    code, lines = run_main(capsys, small_pair_db, "-n", str(network), "--jobs-dir",
+    ran = cli("train", small_pair_db, "-n", str(network), "--jobs-dir",
                            str(tmp_path / "jobs"))
-    assert lines[0].startswith(f"siamese-caffe train: error: {network}:{line}: syntax error")
+    assert ran.error_line("train").startswith(
+        f"siamese-caffe train: error: {network}:{line}: syntax error")
 
 
 @pytest.mark.parametrize("damage, fragments", [
@@ -144,18 +136,18 @@ def test_syntax_error_names_the_line(capsys, small_pair_db, tmp_path, network_te
                                              np.zeros((3, 20, 20))),
      ["the mean is 1x3x20x20 but the pairs are 3x28x28"]),
 ])
-def test_damaged_datasets(capsys, small_pair_db, tmp_path, damage, fragments):
+def test_damaged_datasets(cli, small_pair_db, tmp_path, damage, fragments):
     db = str(tmp_path / "db")
     shutil.copytree(small_pair_db, db)
     damage(db)
     jobs_dir = str(tmp_path / "jobs")
-    code, lines = run_main(capsys, db, "--jobs-dir", jobs_dir)
-    assert_one_error_line_and_no_job(code, lines, jobs_dir, *fragments)
+    ran = cli("train", db, "--jobs-dir", jobs_dir)
+    assert_one_error_line_and_no_job(ran, jobs_dir, *fragments)
 
 
-def test_resume_needs_a_job(capsys, tmp_path):
-    code, lines = run_main(capsys, "--resume", str(tmp_path))
-    assert code == 2 and "not a training job" in lines[0]
+def test_resume_needs_a_job(cli, tmp_path):
+    ran = cli("train", "--resume", str(tmp_path))
+    assert "not a training job" in ran.error_line("train")
 
 
 def test_draw_net_pictures_the_shipped_network(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from siamese_caffe.train import jobs, jobsetup, trainlog, training
+from siamese_caffe.train.settings import TrainSettings
 from siamese_caffe.runtime import prototxt
 
 import netvariants
@@ -17,15 +18,14 @@ def settings(**overrides):
     # 10 iterations per epoch; a fixed rate, as the template's steps would slow 40 iterations
     values = dict(epochs=4, batch_size=32, seed=1, gpu="cpu", lr_policy="fixed")
     values.update(overrides)
-    return jobsetup.TrainSettings(**values)
+    return TrainSettings(**values)
 
 
-@pytest.fixture(scope="module")
-def trained_job(small_pair_db, tmp_path_factory):
-    jobs_dir = str(tmp_path_factory.mktemp("jobs"))
-    job = jobsetup.create_job(small_pair_db, settings=settings(), jobs_dir=jobs_dir)
-    assert training.train_job(job, progress=False, out=open(os.devnull, "w")) == training.DONE
-    return jobs.Job.load(job.path)
+@pytest.fixture
+def trained_job(tiny_job):
+    """The suite's one trained job (conftest): 4 epochs of 10 iterations, a snapshot every
+    second epoch."""
+    return tiny_job
 
 
 def val_rows(job):
@@ -35,13 +35,12 @@ def val_rows(job):
 def test_job_folder_holds_everything_the_layout_promises(trained_job):
     for key in jobs.FILES:
         assert os.path.isfile(trained_job.file(key)), key
-    assert [s.iteration for s in trained_job.snapshots()] == [10, 20, 30, 40]
+    assert [s.iteration for s in trained_job.snapshots()] == [20, 40]
     assert all(s.solverstate_path for s in trained_job.snapshots())
-    info = trained_job.info
-    assert info["status"] == "done" and info["iteration"] == 40
-    assert [s["epoch"] for s in info["snapshots"]] == [1.0, 2.0, 3.0, 4.0]
-    assert info["network"]["feature_dim"] == 2 and info["network"]["margin"] == 1.0
-    assert info["dataset"]["image_shape"] == [3, 28, 28]
+    assert trained_job.status == jobs.DONE and trained_job.iteration == 40
+    assert [s["epoch"] for s in trained_job.snapshot_records] == [2.0, 4.0]
+    assert trained_job.feature_dim == 2 and trained_job.margin == 1.0
+    assert trained_job.image_shape == (3, 28, 28)
     for key in ("loss_plot", "network_plot"):
         with Image.open(trained_job.file(key)) as picture:
             assert picture.format == "PNG" and picture.width > 300
@@ -77,7 +76,7 @@ def held_out_distances(caffe, job, count=96):
     net = caffe.Net(job.deploy_path, caffe.TEST, weights=job.last_snapshot().caffemodel_path)
     blob = caffe.proto.caffe_pb2.BlobProto.FromString(open(job.mean_file, "rb").read())
     mean = caffe.io.blobproto_to_array(blob)[0]
-    folder = job.info["dataset"]["folder"]
+    folder = job.dataset_folder
     distances, labels = [], []
     with lmdb.open(os.path.join(folder, "val_images"), readonly=True, lock=False) as images, \
             lmdb.open(os.path.join(folder, "val_labels"), readonly=True, lock=False) as label_db, \
@@ -107,7 +106,7 @@ def test_generated_prototxts_load_in_caffe(caffe, trained_job):
         net = caffe.Net(path, phase, stages=stages, weights=weights)
         assert "feat_left" in net.blobs
     param = prototxt.read_solver(trained_job.solver_path)
-    assert param.max_iter == 40 and param.snapshot == 10 and param.random_seed == 1
+    assert param.max_iter == 40 and param.snapshot == 20 and param.random_seed == 1
 
 
 def test_loss_going_to_nan_stops_and_keeps_the_last_good_snapshot(caffe, small_pair_db, tmp_path):

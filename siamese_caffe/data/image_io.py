@@ -1,0 +1,177 @@
+"""Reading and writing image files, on OpenCV: the one place the package decodes or encodes one.
+
+Decoded images are uint8 arrays in OpenCV's channel order, which is Caffe's:
+(H, W) for a grayscale file, (H, W, 3) BGR for a colour one (alpha dropped, palettes
+expanded). Files of more than 8 bits per channel are refused, as are pictures over
+MAX_PIXELS (a decompression bomb cannot take the memory of a server).
+
+PNG and JPEG files are checked before OpenCV sees them (every PNG chunk's CRC, a JPEG's
+end marker), so a truncated or damaged file is one BadInputError naming it rather than
+a libpng message on stderr or a half-grey picture. Formats OpenCV does not read (GIF)
+fall back to Pillow. Colour to grayscale is Pillow's ITU-R 601-2 luma in integer
+arithmetic, L = (19595 R + 38470 G + 7471 B + 2^15) >> 16, so a colour image gives the
+same bytes in the databases as it did when the package decoded with Pillow.
+"""
+
+import os
+import struct
+import zlib
+
+MAX_PIXELS = 1 << 26   # 64 Mpixel: 8,192 x 8,192, far beyond any digit picture
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+
+import cv2  # noqa: E402  (reads OPENCV_IO_MAX_IMAGE_PIXELS when first used)
+import numpy as np  # noqa: E402
+
+from ..errors import BadInputError  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_GRAY_TYPES = {0, 4}          # IHDR colour types: grayscale, grayscale + alpha
+JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
+LUMA_WEIGHTS = (7471, 38470, 19595)   # B, G, R in units of 2^-16 (sum 65536)
+
+
+def read(source, where=None):
+    """Decode a file into (H, W) or (H, W, 3) BGR uint8.
+
+    source: a path, or a binary file object (an upload held in memory). where: the
+    name errors give (default: the path). BadInputError when the file is missing,
+    unreadable, damaged, of another bit depth, or not an image.
+    """
+    where = source if where is None and isinstance(source, str) else where
+    return decode(_read_bytes(source, where), where)
+
+
+def read_gray(source, where=None):
+    """Decode a file into ((H, W) uint8, was_colour): colour pictures through luma()."""
+    image = read(source, where)
+    if image.ndim == 2:
+        return image, False
+    return luma(image), True
+
+
+def decode(data, where):
+    """Bytes of an image file → (H, W) or (H, W, 3) BGR uint8 (see read)."""
+    _check_structure(data, where)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        image = _decode_with_pillow(data, where)
+    if image.dtype != np.uint8:
+        kind = " floating-point" if image.dtype.kind == "f" else ""
+        raise BadInputError(f"image has {image.dtype.itemsize * 8}-bit{kind} pixels; only "
+                            "8-bit grayscale or colour images are supported", where=where)
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 3 and _png_colour_type(data) in PNG_GRAY_TYPES:
+        image = image[..., 0]          # grayscale + alpha, expanded by the decoder
+    return np.ascontiguousarray(image)
+
+
+def luma(bgr):
+    """(H, W, 3) BGR uint8 → (H, W) uint8 gray, Pillow's ITU-R 601-2 luma exactly."""
+    weights = np.asarray(LUMA_WEIGHTS, np.uint32)
+    total = bgr.astype(np.uint32) @ weights + (1 << 15)
+    return (total >> 16).astype(np.uint8)
+
+
+def resize(image, height, width):
+    """An (H, W) or (H, W, 3) uint8 image scaled to height x width (bilinear; area
+    averaging when shrinking, as image viewers do)."""
+    if image.shape[:2] == (height, width):
+        return image
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=method)
+
+
+def encode_png(image):
+    """PNG bytes of an (H, W) gray or (H, W, 3) BGR uint8 image."""
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} image as PNG")
+    return data.tobytes()
+
+
+def write_png(path, image):
+    """Write an (H, W) gray or (H, W, 3) BGR uint8 image as a PNG file (into a staged
+    folder; elsewhere wrap it in atomic_files.replacing)."""
+    with open(path, "wb") as f:
+        f.write(encode_png(image))
+
+
+def _read_bytes(source, where):
+    if not isinstance(source, (str, os.PathLike)):
+        return source.read()
+    try:
+        with open(source, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise BadInputError("image not found", where=where) from None
+    except OSError as err:
+        raise BadInputError(f"cannot read image ({err.strerror or err})", where=where) from None
+
+
+def _check_structure(data, where):
+    """BadInputError for an empty file, a damaged PNG (chunk CRCs, IEND) or a JPEG cut short."""
+    if not data:
+        raise BadInputError("cannot read image (the file is empty)", where=where)
+    if data.startswith(PNG_SIGNATURE):
+        _check_png_chunks(data, where)
+    elif data.startswith(JPEG_START) and JPEG_END not in data[-32:]:
+        raise BadInputError("cannot read image (a truncated JPEG: no end marker)",
+                            where=where)
+
+
+def _check_png_chunks(data, where):
+    """Walk a PNG's chunks: each must fit in the file and match its CRC, up to IEND."""
+    offset = len(PNG_SIGNATURE)
+    while offset + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        end = offset + 12 + length
+        if end > len(data):
+            break
+        body = data[offset + 4:end - 4]
+        if zlib.crc32(body) != struct.unpack(">I", data[end - 4:end])[0]:
+            raise BadInputError(f"cannot read image (a damaged PNG: chunk "
+                                f"{kind.decode('latin-1')!r} at byte {offset} fails its CRC)", where=where)
+        if kind == b"IEND":
+            return
+        offset = end
+    raise BadInputError("cannot read image (a truncated PNG)", where=where)
+
+
+def _png_colour_type(data):
+    """The IHDR colour type of a PNG (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA), else None."""
+    if data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR":
+        return data[25]
+    return None
+
+
+def _decode_with_pillow(data, where):
+    """Formats OpenCV does not read (GIF, ...): Pillow, into the same layout."""
+    import io
+
+    import PIL.Image
+
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as picture:
+            if picture.width * picture.height > MAX_PIXELS:
+                raise BadInputError(f"image is {picture.width}x{picture.height} pixels, over "
+                                    f"the {MAX_PIXELS:,}-pixel limit", where=where)
+            picture.load()
+            if picture.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                raise BadInputError(f"image has mode {picture.mode!r}; only 8-bit grayscale "
+                                    "or colour images are supported", where=where)
+            if picture.mode in ("L", "1", "LA", "La"):
+                return np.asarray(picture.convert("L"))
+            rgb = np.asarray(picture.convert("RGB"))
+            if picture.mode in ("P", "PA") and (rgb == rgb[..., :1]).all():
+                return np.ascontiguousarray(rgb[..., 0])    # a grey palette: one digit
+            return np.ascontiguousarray(rgb[..., ::-1])
+    except BadInputError:
+        raise
+    except Exception as err:  # Pillow's errors for unknown or corrupt files
+        raise BadInputError(f"cannot read image (not a picture format OpenCV or Pillow "
+                            f"reads: {err})", where=where) from None
