@@ -204,8 +204,8 @@ def register_prebuilt(dataset):
             mean = _lmdb_mean(r["prebuilt_train_images"])
         mean_files.write_binaryproto(os.path.join(work, mean_name), mean)
         from ..data import pair_pictures
-        pair_pictures.save_rgb(os.path.join(work, "train_mean.png"),
-                               pair_pictures.pair_to_rgb(mean))
+        pair_pictures.save_picture(os.path.join(work, "train_mean.png"),
+                                   pair_pictures.pair_to_picture(mean))
         manifest["train"].update(mean_file=mean_name, mean_png="train_mean.png")
         atomic_files.write_json(os.path.join(work, "dataset.json"), manifest)
         datasets.load_dataset(work)

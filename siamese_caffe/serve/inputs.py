@@ -143,26 +143,23 @@ def _count(form, name):
 
 def fit_image(source, where, image_shape, dont_resize=False):
     """(source, resized) for an image of another size than the job's: as DIGITS did, it is
-    squashed to the net's input size (bilinear) unless dont_resize; resized is
-    {"from": [w, h], "to": [w, h]} or None. An image that cannot be opened is passed on
-    unchanged (reading it then gives the usual message)."""
-    import PIL.Image
+    scaled to the net's input size (data/image_io.resize) unless dont_resize; resized is
+    {"from": [w, h], "to": [w, h]} or None. An image that cannot be read is passed on
+    unchanged (reading it again then gives the usual message)."""
+    from ..data import image_io
 
-    want = (int(image_shape[2]), int(image_shape[1]))
+    height, width = int(image_shape[1]), int(image_shape[2])
+    if dont_resize:
+        return source, None
     try:
-        with PIL.Image.open(source) as image:
-            size = image.size
-            if dont_resize or size == want:
-                return _rewound(source), None
-            image.load()
-            mode = "L" if image.mode in ("L", "1", "LA", "I", "I;16", "F") else "RGB"
-            fitted = image.convert(mode).resize(want, PIL.Image.BILINEAR)
-    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
+        image = image_io.read(source, where)
+    except BadInputError:
         return _rewound(source), None
-    buffer = io.BytesIO()
-    fitted.save(buffer, format="PNG")
-    buffer.seek(0)
-    return buffer, {"from": list(size), "to": list(want)}
+    if image.shape[:2] == (height, width):
+        return _rewound(source), None
+    fitted = image_io.resize(image, height, width)
+    return (io.BytesIO(image_io.encode_png(fitted)),
+            {"from": [image.shape[1], image.shape[0]], "to": [width, height]})
 
 
 def _rewound(source):

@@ -268,10 +268,8 @@ def _data_uri(png_bytes, kind="image/png"):
 
 
 def _png(array):
-    import PIL.Image
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
+    from ..data import image_io
+    return image_io.encode_png(array)
 
 
 def _read(path):
