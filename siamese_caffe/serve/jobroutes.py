@@ -10,6 +10,7 @@
     DELETE /datasets/<id>  /models/<id>  /jobs/<id>
     POST   /abort_jobs   DELETE /jobs                  (repeated job_ids[])
     GET    /jobs/<id>                                  302 to its page
+    POST   /login                                      username cookie (DIGITS' login)
 
 The same create routes without `.json` answer a browser: 302 to the new job's
 page, or the form again with each error beside its field (pages.py).
@@ -158,6 +159,17 @@ def add_job_routes(app, service):
     @app.delete("/jobs")
     def delete_jobs():
         return _many(service.delete, "deleted")
+
+    @app.post("/login")
+    def login():
+        name = creation.check_username(flask.request.form, {})
+        if not name:
+            raise http.BadRequest("username is a required field")
+        response = flask.redirect(flask.request.args.get("next") or "/")
+        if not response.location.startswith("/") or response.location.startswith("//"):
+            response = flask.redirect("/")
+        response.set_cookie("username", name, samesite="Strict")
+        return response
 
     @app.get("/jobs/<job_id>")
     def job_page(job_id):

@@ -67,7 +67,9 @@ def add_pages(app, service, state):
 
     @app.post("/datasets/images/generic")
     def create_dataset_page():
-        from .jobroutes import username
+        from .jobroutes import username, wants_json
+        if wants_json():
+            return app.view_functions["create_dataset_json"]()
         try:
             dataset = service.create_dataset(flask.request.form, username())
         except creation.FieldErrors as err:
@@ -108,7 +110,9 @@ def add_pages(app, service, state):
 
     @app.post("/models/images/generic")
     def create_model_page():
-        from .jobroutes import username
+        from .jobroutes import username, wants_json
+        if wants_json():
+            return app.view_functions["create_model_json"]()
         try:
             job = service.create_model(flask.request.form, flask.request.files, username())
         except creation.FieldErrors as err:
@@ -176,6 +180,7 @@ def add_pages(app, service, state):
         threshold = job.margin / 2
         return flask.render_template(
             "test_one.html", job=job, m=_model_row(job, service), answer=answer,
+            plot_points=_two_points(left, right),
             input_image=_data_uri(raw), left=left, right=right, resized=resized,
             verdict="same class" if answer["distance"] < threshold else "different classes",
             threshold=threshold, where=where, images=images,
@@ -246,7 +251,8 @@ def _dataset_row(dataset, service):
     item = digits_api.dataset_item(dataset, service.queue.state(dataset.job_id))
     return {"id": dataset.job_id, "name": dataset.name, "status": word,
             "css": digits_api.CSS.get(word, "default"),
-            "created": dataset.info.get("created", "")[:19], "progress": item["progress"],
+            "created": (dataset.info.get("created") or "")[:19].replace("T", " "),
+            "progress": item["progress"],
             "elapsed": _duration(item["elapsed"]), "message": dataset.message,
             "method": dataset.info.get("method"), "running": digits_api.is_running(word)}
 
@@ -305,6 +311,20 @@ def _visualize(loaded, source, where):
             conv, _data_uri(_png(visualize.filter_grid(net.params[conv][0].data))))
         stats = visualize.net_statistics(net)
     return {"blobs": blobs, "filters": filters, "stats": stats}
+
+
+def _two_points(left, right, half=100, pad=10):
+    """SVG coordinates of the two features (their first two components) on one square
+    plot centred on the origin: {"left": (x, y), "right": (x, y), "size", "centre"}."""
+    flat = [list(left) + [0.0] * (2 - len(left)), list(right) + [0.0] * (2 - len(right))]
+    reach = max(max(abs(v) for v in point[:2]) for point in flat) * 1.25 or 1.0
+    centre = half + pad
+
+    def place(point):
+        return (round(centre + point[0] / reach * half, 1),
+                round(centre - point[1] / reach * half, 1))
+    return {"left": place(flat[0]), "right": place(flat[1]), "size": 2 * centre,
+            "centre": centre, "reach": reach}
 
 
 def _cluster_plot(rows, job):

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import serving
 
@@ -17,27 +16,9 @@ WORDS = {"Initialized", "Waiting", "Running", "Done", "Aborted", "Error"}
 ROOT = serving.ROOT
 
 
-def write_digit_lists(folder, train=240, val=60):
-    """PNGs of built-in digits in DIGITS' layout with train.txt / val.txt (paths relative)."""
-    from siamese_caffe.data import image_sources
-
-    digits = image_sources.builtin_mnist()
-    lines = {"train": [], "val": []}
-    for phase, start, count in (("train", 0, train), ("val", 1, val)):
-        for k in range(start, 5000, 5000 // count)[:count]:    # every class, train != val
-            name = f"{phase}/{digits.labels[k]}/{k:05d}.png"
-            os.makedirs(os.path.join(folder, os.path.dirname(name)), exist_ok=True)
-            Image.fromarray(digits.images[k], "L").save(os.path.join(folder, name))
-            lines[phase].append(f"{name} {digits.labels[k]}\n")
-    for phase, found in lines.items():
-        with open(os.path.join(folder, f"{phase}.txt"), "w") as f:
-            f.writelines(found)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    return write_digit_lists(str(tmp_path_factory.mktemp("mnist")))
+    return serving.write_digit_lists(str(tmp_path_factory.mktemp("mnist")))
 
 
 class Site:
