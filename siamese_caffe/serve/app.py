@@ -1,19 +1,26 @@
-"""`serve`: DIGITS' REST inference routes for trained jobs, a Flask app run by waitress.
+"""`serve`: DIGITS for this workflow, one Flask app run by waitress.
 
-Routes (answers are JSON; field names and answer shapes as DIGITS'):
+This module builds the app and answers DIGITS' two inference routes; the others live
+beside it: jobroutes.py (DIGITS' job routes for scripts), pages.py (the web pages),
+service.py and jobqueue.py (creating jobs, training them in child processes),
+digits_api.py (status words and DIGITS' JSON documents), security.py (Host,
+Origin and token checks, run before every route), creation.py (the create forms).
+
+Inference routes (answers are JSON; field names and answer shapes as DIGITS'):
 
     POST /models/images/generic/infer_one.json
-        job_id; image_file (upload) or image_path (a server path inside a data root);
-        optional snapshot_epoch (default: the last snapshot), show_visualizations.
+        job_id (query string first, then form); image_file (upload) or image_path (a
+        server path inside a data root); optional snapshot_epoch (default: the last
+        snapshot), show_visualizations, dont_resize (an image of another size is
+        resized to the net's input, and the answer has "resized": {"from", "to"}).
         -> {"outputs": {blob: [[values]]}, "distance": L2 distance of the two features,
             "snapshot": {"iteration", "epoch"}, "visualizations": per-blob and per-layer
             statistics (only when asked)}
     POST /models/images/generic/infer_many.json
         job_id; image_list (upload, `path [label]` per line); optional image_folder,
-        num_test_images, snapshot_epoch.
+        num_test_images, snapshot_epoch, dont_resize ("resized": [paths resized]).
         -> {"outputs": {path: {blob: [values]}}, "distances": {path: float},
             "failed": [{"path", "line", "reason"}], "snapshot": {...}}
-    GET  /models/<job_id>.json   the job's metadata, snapshots (epochs) and last losses
     GET  /healthz                {"status": "ok", "nets_loaded": n}
 
 `outputs` hold the two feature blobs (job.json network.feature_blobs, e.g.
@@ -21,7 +28,7 @@ feat_left / feat_right); infer_one also every other output of the deploy net.
 An infer_many path is keyed as written in the list (joined to image_folder when
 relative, as DIGITS did); images that cannot be read are listed in `failed`.
 
-Errors are JSON as DIGITS': {"error": {"message": "400 Bad Request: ...", "type":
+Errors are JSON as DIGITS' (HTML pages for a browser asking for text/html): {"error": {"message": "400 Bad Request: ...", "type":
 "BadRequest", "description": "..."}} with status 400 (bad field or image), 403
 (a path outside the data roots, pathguard.py), 404 (unknown job or route), 409
 (a job without snapshot), 413 (a request over the upload limit) or 500 (a job
