@@ -46,7 +46,8 @@ browser:
 	  else echo "make: chromium / chromium-driver missing: apt-get install -y chromium chromium-driver (as root)"; fi; \
 	fi
 
-test: caffe browser
+test: caffe
+	@$(MAKE) --no-print-directory browser
 	$(PY) -m pytest -q tests
 
 # The README's screenshots of the serve pages, taken by the browser test.

@@ -10,6 +10,8 @@ Three checks run before every route:
   PUT, PATCH, DELETE) must not come from another site. When the browser says
   where it comes from (Origin, else Referer, and Sec-Fetch-Site), that must be
   this server itself; requests that say nothing (curl, scripts) pass.
+- Every answer carries a Content-Security-Policy that lets a page load scripts, styles,
+  pictures and data only from this server (and data: pictures), and forbids framing.
 - Token: a server bound beyond loopback requires a token on every request except
   /healthz and /static: `Authorization: Bearer TOKEN`, an `X-Auth-Token` header,
   a `token` field, or the cookie set by opening any page once with ?token=TOKEN.
@@ -26,6 +28,11 @@ import werkzeug.exceptions as http
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 COOKIE = "siamese_caffe_token"
+# Pages load nothing from elsewhere (the browser enforces it) and cannot be framed.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; "
+                           "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+                           "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                           "base-uri 'none'")
 OPEN_PATHS = ("/healthz", "/static/")
 
 
@@ -68,6 +75,14 @@ class Guard:
         @app.before_request
         def guard():
             return self.check(flask.request)
+
+        @app.after_request
+        def headers(response):
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            return response
 
     def check(self, request):
         host = _host_name(request.host)

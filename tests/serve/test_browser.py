@@ -35,6 +35,7 @@ def browser():
                      "--disable-dev-shm-usage", "--window-size=1360,1000",
                      "--force-device-scale-factor=1"):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(120)
     yield driver
@@ -219,3 +220,12 @@ def test_walkthrough_in_the_browser(browser, site, tmp_path):
         ".then(function (r) { return r.text(); }).then(done);")
     assert len(csv.strip().splitlines()) == 61 and csv.startswith("path,label,distance")
     shoot(driver, "test-many.png")
+
+    # nothing the pages asked for was refused or missing (the CSP allows only this server);
+    # the two 400s are the mistakes made on purpose above
+    expected = ("/models/visualize-network", "/models/images/generic ")
+    problems = [entry["message"] for entry in driver.get_log("browser")
+                if entry["level"] == "SEVERE" and not (
+                    "status of 400" in entry["message"]
+                    and entry["message"].startswith(tuple(server.url + e for e in expected)))]
+    assert not problems, problems

@@ -56,3 +56,11 @@ def test_beyond_loopback_every_route_but_health_needs_the_token():
 def test_a_generated_token_is_long_and_fresh():
     first, second = security.new_token(), security.new_token()
     assert first != second and len(first) >= 24
+
+
+def test_pages_may_load_nothing_from_elsewhere_and_cannot_be_framed():
+    client = app_with(security.Guard("127.0.0.1"))
+    answer = client.get("/thing", headers={"Host": "localhost"})
+    policy = answer.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert answer.headers["X-Frame-Options"] == "DENY"
