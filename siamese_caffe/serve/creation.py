@@ -357,7 +357,7 @@ def _solver_settings(form, errors, default_gpu):
         epochs=float(epochs or 30), batch_size=batch or jobsetup.TrainSettings.batch_size,
         val_interval=val or 1.0, snapshot_interval=snapshot or 1.0, base_lr=base_lr,
         lr_policy=policy if policy in LR_POLICIES else None, solver_type=solver_type,
-        lr_steps=steps, seed=seed, gpu=gpu)
+        lr_steps=steps, seed=seed, gpu=gpu, allow_unshared=flag(form, "allow_unshared"))
     return settings, facts
 
 

@@ -38,6 +38,7 @@ class Task:
     lane: str
     argv: list
     finished: object = None
+    started: object = None        # called (no arguments) once the child runs
     process: object = None
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
     aborted: bool = False
@@ -158,6 +159,11 @@ class JobQueue:
                     continue
                 self._running[lane] = task
             log.info("%s: started %s (pid %d)", lane, task.key, task.process.pid)
+            if task.started is not None:
+                try:
+                    task.started()
+                except Exception:   # a bug in a callback must not stop the lane
+                    log.exception("starting %s", task.key)
             for line in task.process.stdout:
                 task.tail.append(line.rstrip("\n"))
                 log.info("[%s] %s", task.key, line.rstrip("\n"))

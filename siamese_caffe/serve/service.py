@@ -65,9 +65,11 @@ class JobService:
                                              group=(form.get("group_name") or "").strip(),
                                              username=username)
         if method == "list":
-            self.queue.submit(jobqueue.Task(dataset.job_id, jobqueue.DATASETS_LANE,
-                                            creation.create_db_argv(dataset),
-                                            self._dataset_finished(dataset.path)))
+            path = dataset.path
+            self.queue.submit(jobqueue.Task(
+                dataset.job_id, jobqueue.DATASETS_LANE, creation.create_db_argv(dataset),
+                self._dataset_finished(path),
+                started=lambda: registry.DatasetJob.load(path).set_state(registry.D_RUNNING)))
         else:
             threading.Thread(target=self._register_prebuilt, args=(dataset,), daemon=True,
                              name=f"prebuilt-{dataset.job_id}").start()

@@ -290,3 +290,16 @@ def test_restart_shows_stopped_jobs_as_aborted_and_resumable(data_root, tmp_path
         second.wait(f"/models/{job_id}.json", lambda a: a["status"] == "Aborted")
     finally:
         assert second.server.stop() == 0, second.server.log()
+
+
+def test_policy_parameters_reach_the_solver(site, dataset_id):
+    status, created = site.new_model(dataset_id, train_epochs="4", lr_policy="multistep",
+                                     lr_multistep_values="25,50", lr_multistep_gamma="0.3",
+                                     solver_type="NESTEROV", learning_rate="0.02")
+    assert status == 200, created
+    from siamese_caffe.runtime import prototxt
+    solver = prototxt.read_solver(os.path.join(site.jobs_dir, created["id"], "solver.prototxt"))
+    assert solver.lr_policy == "multistep" and list(solver.stepvalue) == [10, 20]
+    assert abs(solver.gamma - 0.3) < 1e-6 and solver.type == "Nesterov"
+    assert abs(solver.base_lr - 0.02) < 1e-9
+    site.wait(f"/models/{created['id']}.json", lambda a: a["status"] == "Done")
