@@ -22,6 +22,16 @@ class BadInputError(SiameseCaffeError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class OutputError(SiameseCaffeError):
+    """Writing an output failed (a full disk, a read-only file system); `where` names it.
+    The output was being built aside, and is removed."""
+
+    def __init__(self, message, where=None):
+        self.where = where
+        self.message = message
+        super().__init__(f"{where}: {message}" if where else message)
+
+
 class CaffeNotFoundError(SiameseCaffeError):
     """pycaffe cannot be imported; the message says what to run."""
 

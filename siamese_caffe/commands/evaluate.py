@@ -41,7 +41,10 @@ def run(args):
 
     if args.k < 1:
         raise BadInputError(f"must be at least 1, got {args.k}", where="-k")
+    from .infer import warn_if_dataset_replaced
+
     job = jobs.Job.load(args.job, jobs_dir=args.jobs_dir)
+    warn_if_dataset_replaced(job, "evaluate")
     embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)
     output = args.output or os.path.join(job.path,
                                          f"evaluation_iter_{embedder.snapshot.iteration}")
@@ -63,13 +66,20 @@ def image_sets(job, args):
     """(reference ImageSet, evaluated ImageSet): the lists given, else the dataset's sets."""
     from ..data import datasets, image_sources
     from ..evaluate import sets
+    from ..errors import BadInputError
 
     progress = sys.stderr.isatty()
     given = {name: image_sources.from_list_file(path, args.image_folder, progress)
              for name, path in (("reference", args.reference), ("list", args.list)) if path}
+    want = tuple(job.image_shape[1:])
+    for name, image_set in given.items():
+        if tuple(image_set.shape) != want:
+            raise BadInputError(f"images are {image_set.shape[1]}x{image_set.shape[0]} pixels "
+                                f"but the job's network reads {want[1]}x{want[0]}",
+                                where=getattr(args, name))
     if len(given) < 2:
         folder = job.dataset_folder
-        manifest = datasets.load_dataset(folder).manifest
+        manifest = datasets.load_dataset(folder, walk=()).manifest
         reference, queries = sets.dataset_image_sets(
             manifest, os.path.join(folder, "dataset.json"))
         given.setdefault("reference", reference)

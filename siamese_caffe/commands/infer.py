@@ -41,8 +41,9 @@ def run(args):
         raise BadInputError("--visualize takes one image at a time", where="--visualize")
     if args.visualize:
         staging.check_free(args.visualize, args.force)
-    embedder = embedding.Embedder(jobs.Job.load(args.job, jobs_dir=args.jobs_dir),
-                                  args.snapshot, gpu=args.gpu)
+    job = jobs.Job.load(args.job, jobs_dir=args.jobs_dir)
+    warn_if_dataset_replaced(job, "infer")
+    embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)
     results = [embedder.infer_file(path, args.threshold) for path in args.images]
     if args.visualize:
         with staging.staged_folder(args.visualize, args.force) as work:
@@ -56,6 +57,17 @@ def run(args):
         if args.visualize:
             print(f"visualizations: {args.visualize}")
     return 0
+
+
+def warn_if_dataset_replaced(job, command):
+    """Tell the user (stderr) when the job's dataset folder now holds another dataset:
+    inference subtracts its mean, evaluate measures its validation pairs."""
+    import sys
+
+    change = job.dataset_change()
+    if change:
+        print(f"siamese-caffe {command}: warning: {job.dataset_folder}: {change}",
+              file=sys.stderr)
 
 
 def _document(embedder, results):

@@ -38,8 +38,11 @@ def run(args):
     if args.batch_size < 1:
         raise BadInputError(f"must be at least 1, got {args.batch_size}", where="--batch-size")
     entries = predictions.read_image_list(args.list, args.image_folder)
-    embedder = embedding.Embedder(jobs.Job.load(args.job, jobs_dir=args.jobs_dir),
-                                  args.snapshot, gpu=args.gpu, batch_size=args.batch_size)
+    from .infer import warn_if_dataset_replaced
+
+    job = jobs.Job.load(args.job, jobs_dir=args.jobs_dir)
+    warn_if_dataset_replaced(job, "infer-many")
+    embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu, batch_size=args.batch_size)
     result = predictions.infer_list(embedder, entries, strict=args.strict,
                                     warn=lambda line: print(line, file=sys.stderr),
                                     progress=sys.stderr.isatty())

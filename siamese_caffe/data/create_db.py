@@ -7,17 +7,23 @@ One public entry point, `create_db`, writes into a new folder:
     {train,val}_test_{same,different}_class_{0..9}.png    the first pairs of each kind
     dataset.json                                          the manifest returned
 
+dataset.json records, per phase, the SHA-256 of every record written ("sha256": the
+content's fingerprint) and when the folder was made: jobs record both, so a dataset
+replaced under a job (`create-db --force`) is told from the one it trained on, while
+an identical rebuild (the same --seed and images) is recognised as the same data.
+
 Everything is built in a temporary folder beside the target and renamed into
 place at the end, so an error or an interrupt leaves nothing half-written.
 """
 
+import datetime
 import json
 import os
 import secrets
 
 import numpy as np
 
-from ..errors import BadInputError
+from ..errors import BadInputError, OutputError
 from ..runtime import staging
 from . import image_sources, mean_files, pair_lmdb, pair_pictures, pairs
 
@@ -50,15 +56,21 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
     for note in notes:
         log(f"note: {note}")
     manifest = {"format_version": FORMAT_VERSION, "seed": seed,
+                "created": datetime.datetime.now().isoformat(timespec="seconds"),
                 "pairing": "uniform" if positive_fraction is None else "balanced",
                 "requested_positive_fraction": positive_fraction,
                 "pair": _pair_format(train_set.shape), "source": source, "notes": notes}
     with staging.staged_folder(output_dir, force) as work:
-        for phase, rng, phase_count in (("train", train_rng, count), ("val", val_rng, val_count)):
-            log(f"Will create {phase_count} pairs of {phase} images "
-                f"(from {len(sets[phase])} images)")
-            manifest[phase] = _write_phase(work, phase, sets[phase], phase_count,
-                                           positive_fraction, rng, batch_records, progress)
+        try:
+            for phase, rng, phase_count in (("train", train_rng, count),
+                                            ("val", val_rng, val_count)):
+                log(f"Will create {phase_count} pairs of {phase} images "
+                    f"(from {len(sets[phase])} images)")
+                manifest[phase] = _write_phase(work, phase, sets[phase], phase_count,
+                                               positive_fraction, rng, batch_records, progress)
+        except OutputError as err:     # name the target, not the staging folder
+            where = err.where and os.path.join(output_dir, os.path.relpath(err.where, work))
+            raise OutputError(err.message, where=where) from None
         with open(os.path.join(work, "dataset.json"), "w") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
@@ -145,7 +157,7 @@ def _write_phase(folder, phase, image_set, count, positive_fraction, rng, batch_
     same = image_set.labels[left] == image_set.labels[right]
     names = {"image_db": f"{phase}_images", "label_db": f"{phase}_labels",
              "mean_file": f"{phase}_mean.binaryproto", "mean_png": f"{phase}_mean.png"}
-    key_digits = pair_lmdb.write_pair_dbs(
+    key_digits, fingerprint = pair_lmdb.write_pair_dbs(
         os.path.join(folder, names["image_db"]), os.path.join(folder, names["label_db"]),
         image_set.images, left, right, same, batch_records, progress, desc=f"{phase} pairs")
     mean = mean_files.pair_mean(image_set.images, left, right)
@@ -156,7 +168,8 @@ def _write_phase(folder, phase, image_set, count, positive_fraction, rng, batch_
     positives = int(same.sum())
     return {"pairs": count, "same_class_pairs": positives, "positive_fraction": positives / count,
             "images": len(image_set), "distinct_images_used": int(len(np.union1d(left, right))),
-            "key_format": f"%0{key_digits}d", **names, "test_images": tests}
+            "key_format": f"%0{key_digits}d", "sha256": fingerprint, **names,
+            "test_images": tests}
 
 
 def _write_test_images(folder, phase, images, left, right, same):

@@ -2,11 +2,18 @@
 
 `load_dataset(folder)` reads dataset.json and checks that every piece Caffe
 will open exists and agrees: the image and label LMDBs of both phases hold the
-same number of records, the records are raw 3 x H x W Datums, and the training
-mean is a 1 x 3 x H x W BlobProto. Any violation is one BadInputError naming the
-piece, raised before a job folder is made (Caffe itself would abort the process).
+number of records dataset.json says, every record is a raw 3 x H x W Datum under
+the same key in both (lmdb_check: a damaged or truncated LMDB is found here, in a
+child process, never by a Caffe abort or a bus error), and the training mean is a
+1 x 3 x H x W BlobProto. Any violation is one BadInputError naming the piece,
+raised before a job folder is made or training resumes.
+
+`identity(manifest)` is what a job records of its dataset (seed, counts, creation
+time, the content fingerprints create-db wrote), and `identity_change` tells, in
+words, whether a folder now holds another dataset than the one recorded.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -16,7 +23,7 @@ import lmdb
 
 from ..errors import BadInputError
 from ..runtime import prototxt
-from . import mean_files
+from . import lmdb_check, mean_files
 
 PHASES = ("train", "val")
 
@@ -39,8 +46,11 @@ class Dataset:
     manifest: dict
 
 
-def load_dataset(folder):
-    """Check a create-db folder and return its Dataset (BadInputError naming what is wrong)."""
+def load_dataset(folder, walk=PHASES):
+    """Check a create-db folder and return its Dataset (BadInputError naming what is wrong).
+
+    walk: the phases whose LMDBs are read record by record (in a child process; the
+    others get the cheap checks only)."""
     folder = os.path.abspath(folder)
     if not os.path.isdir(folder):
         raise BadInputError("no such dataset folder (make one with `siamese-caffe create-db`)",
@@ -53,11 +63,15 @@ def load_dataset(folder):
             raise BadInputError(f"has no '{phase}' section", where=_path(folder, "dataset.json"))
         images = _path(folder, entry.get("image_db", f"{phase}_images"))
         labels = _path(folder, entry.get("label_db", f"{phase}_labels"))
-        counts[phase], shapes[phase] = _check_db_pair(images, labels)
+        counts[phase], shapes[phase] = _check_db_pair(images, labels, manifest)
+        _check_manifest_count(entry, counts[phase], images, folder)
         dbs[phase] = (images, labels)
     if shapes["train"] != shapes["val"]:
         raise BadInputError(f"validation pairs are {_shape_text(shapes['val'])} but training "
                             f"pairs {_shape_text(shapes['train'])}", where=dbs["val"][0])
+    walked = [(*dbs[phase], shapes[phase]) for phase in PHASES if phase in walk]
+    if walked:
+        lmdb_check.walk_pair_dbs(walked)
     mean_file = _path(folder, manifest["train"].get("mean_file", "train_mean.binaryproto"))
     mean_shape = read_mean_shape(mean_file)
     if mean_shape != (1,) + shapes["train"]:
@@ -87,16 +101,21 @@ def _read_manifest(folder):
     return manifest
 
 
-def _check_db_pair(image_db, label_db):
-    """(record count, (3, H, W)) of an image LMDB and its label LMDB, checked to agree."""
-    image_count = _lmdb_entries(image_db)
-    label_count = _lmdb_entries(label_db)
+def _check_db_pair(image_db, label_db, manifest):
+    """(record count, (3, H, W)) of an image LMDB and its label LMDB, checked to agree
+    (cheap checks only; lmdb_check.walk_pair_dbs reads every record)."""
+    image_count = lmdb_check.quick_check(image_db)
+    label_count = lmdb_check.quick_check(label_db)
     if image_count != label_count:
         raise BadInputError(f"{image_count} image records but {label_count} label records in "
                             f"{os.path.basename(label_db)}", where=image_db)
     if image_count == 0:
         raise BadInputError("the database is empty", where=image_db)
-    datum = prototxt.caffe_pb2().Datum()
+    pair = manifest.get("pair")
+    if isinstance(pair, dict) and all(isinstance(pair.get(k), int) and pair[k] > 0
+                                      for k in ("channels", "height", "width")):
+        return image_count, (pair["channels"], pair["height"], pair["width"])
+    datum = prototxt.caffe_pb2().Datum()       # an older manifest: the first record says
     datum.ParseFromString(_first_value(image_db))
     shape = (datum.channels, datum.height, datum.width)
     if datum.encoded or shape[0] != 3 or len(datum.data) != math.prod(shape):
@@ -104,12 +123,45 @@ def _check_db_pair(image_db, label_db):
     return image_count, shape
 
 
-def _lmdb_entries(path):
-    """Number of records in the LMDB at `path` (BadInputError when it is not one)."""
-    if not os.path.isfile(os.path.join(path, "data.mdb")):
-        raise BadInputError("missing LMDB (no data.mdb)", where=path)
-    with lmdb.open(path, readonly=True, lock=False, subdir=True) as env:
-        return env.stat()["entries"]
+def _check_manifest_count(entry, count, image_db, folder):
+    """BadInputError when a phase's LMDB holds another number of records than dataset.json."""
+    said = entry.get("pairs")
+    if isinstance(said, int) and said != count:
+        raise BadInputError(f"holds {count} records but dataset.json says {said} (the database "
+                            "was replaced or damaged; make the dataset again)", where=image_db)
+
+
+def identity(manifest):
+    """What identifies a dataset (dict): seed, creation time, pair counts, the content
+    fingerprints create-db wrote per phase, and a digest of dataset.json itself."""
+    canonical = json.dumps(manifest, sort_keys=True).encode()
+    return {"seed": manifest.get("seed"), "created": manifest.get("created"),
+            **{f"{phase}_pairs": (manifest.get(phase) or {}).get("pairs") for phase in PHASES},
+            **{f"{phase}_sha256": (manifest.get(phase) or {}).get("sha256") for phase in PHASES},
+            "manifest_sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+def identity_change(recorded, manifest):
+    """None when `manifest` (dataset.json now) describes the dataset `recorded`
+    (an identity() dict; None for jobs older than identities: nothing to compare),
+    else a few words on how they differ."""
+    if not recorded:
+        return None
+    now = identity(manifest)
+    keys = [f"{phase}_sha256" for phase in PHASES]
+    if all(recorded.get(k) and now.get(k) for k in keys):
+        same = all(recorded[k] == now[k] for k in keys)
+    else:
+        same = recorded.get("manifest_sha256") == now["manifest_sha256"]
+    if same:
+        return None
+    return f"now {_describe(now)}; the job's was {_describe(recorded)}"
+
+
+def _describe(ident):
+    made = f"made {ident['created']}, " if ident.get("created") else ""
+    return (f"{made}seed {ident.get('seed')}, {ident.get('train_pairs')} + "
+            f"{ident.get('val_pairs')} pairs")
 
 
 def _first_value(path):

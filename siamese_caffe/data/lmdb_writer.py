@@ -9,6 +9,8 @@ opened without per-commit fsync and synced once when closed.
 
 import lmdb
 
+from ..errors import OutputError
+
 PAGE = 4096                 # LMDB page size on Linux/x86-64
 MIN_MAP_SIZE = 1 << 20      # 1 MiB floor for tiny databases
 
@@ -31,17 +33,32 @@ class LmdbWriter:
     """
 
     def __init__(self, path, map_size):
-        self.env = lmdb.open(path, map_size=map_size, subdir=True, sync=False,
-                             metasync=False, lock=True, readahead=False, meminit=False)
+        self.path = path
+        self.env = None
+        self.env = self._guard(lambda: lmdb.open(
+            path, map_size=map_size, subdir=True, sync=False, metasync=False, lock=True,
+            readahead=False, meminit=False))
         self.count = 0
+
+    def _guard(self, action):
+        """Run `action`; an LMDB failure (other than a full map) becomes one OutputError."""
+        try:
+            return action()
+        except lmdb.MapFullError:
+            raise
+        except lmdb.Error as err:
+            raise OutputError(f"cannot write the database ({str(err).split(': ', 1)[-1]}; "
+                              "is the disk full?)", where=self.path) from None
 
     def append(self, items):
         """Write a batch: a list of (key bytes, value bytes-like) in ascending key order."""
+        def write():
+            with self.env.begin(write=True) as txn:
+                return txn.cursor().putmulti(items, dupdata=False, overwrite=False,
+                                             append=True)[1]
         while True:
             try:
-                with self.env.begin(write=True) as txn:
-                    added = txn.cursor().putmulti(items, dupdata=False, overwrite=False,
-                                                  append=True)[1]
+                added = self._guard(write)
                 break
             except lmdb.MapFullError:
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
@@ -50,9 +67,11 @@ class LmdbWriter:
     def close(self):
         """Flush to disk and close."""
         if self.env is not None:
-            self.env.sync(True)
-            self.env.close()
-            self.env = None
+            env, self.env = self.env, None
+            try:
+                self._guard(lambda: env.sync(True))
+            finally:
+                env.close()
 
     def __enter__(self):
         return self

@@ -67,6 +67,8 @@ def read_binaryproto(path):
     if len(dims) != 4 or dims[0] != 1 or values.size != math.prod(dims) or values.size == 0:
         raise BadInputError(f"holds {values.size} values for shape "
                             f"{'x'.join(map(str, dims))}", where=path)
+    if not np.isfinite(values).all():
+        raise BadInputError("holds NaN or infinite values (damaged?)", where=path)
     return values.reshape(dims[1:])
 
 

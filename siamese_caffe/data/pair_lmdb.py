@@ -24,11 +24,15 @@ def write_pair_dbs(image_db, label_db, images, left, right, same, batch_records=
 
     image_db, label_db: new LMDB folder paths. images: (N, H, W) uint8; left, right:
     (K,) int; same: (K,) bool. progress: tqdm bar on stderr labelled `desc`.
-    Returns the number of key digits.
+    Returns (the number of key digits, the SHA-256 of every record written — keys,
+    image and label values, each in order, whatever the batches: the content fingerprint dataset.json records).
     """
+    import hashlib
+
     from tqdm import tqdm
 
     count, digits = len(left), key_digits(len(left))
+    parts = [hashlib.sha256() for _ in range(3)]     # keys, image values, label values
     record_length = datum_codec.pair_datum_length(*images.shape[1:])
     image_map = estimate_map_size(count, record_length, digits)
     label_map = estimate_map_size(count, len(datum_codec.SAME_CLASS), digits)
@@ -40,10 +44,14 @@ def write_pair_dbs(image_db, label_db, images, left, right, same, batch_records=
             keys = [b"%0*d" % (digits, i) for i in range(start, stop)]
             records = datum_codec.pair_datum_records(images, left[start:stop], right[start:stop])
             flat = memoryview(records.reshape(-1))   # rows handed to LMDB without copies
+            labels = [datum_codec.SAME_CLASS if s else datum_codec.DIFFERENT_CLASS
+                      for s in same[start:stop].tolist()]
             images_out.append([(k, flat[i * record_length:(i + 1) * record_length])
                                for i, k in enumerate(keys)])
-            labels_out.append([(k, datum_codec.SAME_CLASS if s else datum_codec.DIFFERENT_CLASS)
-                               for k, s in zip(keys, same[start:stop].tolist())])
+            labels_out.append(list(zip(keys, labels)))
+            for part, data in zip(parts, (b"".join(keys), flat, b"".join(labels))):
+                part.update(data)
             bar.update(stop - start)
-    return digits
+    fingerprint = hashlib.sha256(b"".join(part.digest() for part in parts))
+    return digits, fingerprint.hexdigest()
 

@@ -83,7 +83,7 @@ def evaluate(embedder, reference_set, query_set, threshold=None, k=DEFAULT_K, lo
     """
     log = log or (lambda line: None)
     job = embedder.job
-    dataset = datasets.load_dataset(job.dataset_folder)
+    dataset = datasets.load_dataset(job.dataset_folder, walk=("val",))
     threshold = embedder.default_threshold if threshold is None else float(threshold)
     log(f"embedding {dataset.counts['val']} validation pairs")
     pairs, same = read_pair_records(*dataset.dbs["val"])

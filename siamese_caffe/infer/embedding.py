@@ -6,6 +6,8 @@
 
 `Embedder` reads deploy.prototxt, the snapshot's weights and the training mean
 once; `embed` reshapes the net's input to each batch and runs forward passes.
+Before Caffe sees them, the snapshot's weights and the deploy net are checked
+(train.jobfiles: a damaged file is one BadInputError, never a Caffe abort).
 Inputs are mean-subtracted pairs (pair_input.subtract_mean). The two feature
 blobs (job.json network.feature_blobs, e.g. feat_left / feat_right) give the
 left and right embeddings; their L2 distance is compared with a threshold
@@ -16,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BadInputError
 from ..runtime import caffe_env, devices
+from ..train import jobfiles
 from . import pair_input
 from .settings import DEFAULT_BATCH
 
@@ -60,9 +64,14 @@ class Embedder:
         self.batch_size = int(batch_size)
         self.image_shape = tuple(job.image_shape)
         self.mean = pair_input.read_mean(job.mean_file)
+        if self.mean.shape != self.image_shape:
+            raise BadInputError(f"the mean is {'x'.join(map(str, self.mean.shape))} but the "
+                                f"job's network reads {'x'.join(map(str, self.image_shape))} "
+                                "(was the dataset replaced?)", where=job.mean_file)
         self.input_blob = job.input_blob
         self.feature_blobs = job.feature_blobs
         self.margin = job.margin
+        jobfiles.check_inference_files(job, self.snapshot)   # Caffe would abort on damage
         caffe = caffe_env.import_caffe()
         devices.set_mode(caffe, devices.choose_device(gpu))
         self.net = caffe.Net(job.deploy_path, caffe.TEST,

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from ..errors import BadInputError
-from ..runtime import prototxt
+from ..runtime import atomic_files, prototxt
 
 # Fields the training command works out itself; a template must leave them unset.
 DERIVED_FIELDS = ("net", "net_param", "train_net", "train_net_param", "test_net",
@@ -217,7 +217,7 @@ def _batch_fits(batch, pairs, option, phase):
 def load_caffe_solver(caffe, param, folder):
     """A pycaffe solver built from SolverParameter `param`, through a temporary prototxt in
     `folder` (pycaffe reads solvers only from files); the file is removed afterwards."""
-    path = os.path.join(folder, f".solver-runtime-{os.getpid()}.prototxt")
+    path = atomic_files.temporary_path(os.path.join(folder, "solver-runtime.prototxt"))
     prototxt.write_text(path, param)
     try:
         return caffe.get_solver(path)

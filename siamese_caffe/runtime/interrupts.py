@@ -5,6 +5,10 @@ While `stop_requests()` is active, the first SIGINT or SIGTERM only sets
 snapshots and returns. A second Ctrl-C raises KeyboardInterrupt at once.
 Outside the main thread (where Python cannot set signal handlers) nothing is
 installed and the request is never set.
+
+`sigterm_as_interrupt()` (installed by the command line for every command) makes
+SIGTERM raise KeyboardInterrupt like Ctrl-C, so `finally` blocks run — a staging
+folder is removed, a temporary file deleted — instead of the process vanishing.
 """
 
 import contextlib
@@ -18,6 +22,26 @@ class StopRequest:
     def __init__(self):
         self.requested = False
         self.signal_name = None
+
+
+class Terminated(KeyboardInterrupt):
+    """KeyboardInterrupt raised by SIGTERM (see sigterm_as_interrupt)."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame):
+        raise Terminated()
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

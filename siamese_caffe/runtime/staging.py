@@ -4,6 +4,13 @@
 block finishes it is renamed to the target (an existing target is replaced only
 with force=True), and when the block raises or is interrupted it is removed.
 Other helpers may use it for any generated folder.
+
+The temporary folder is named `.<name>.tmp-<pid>-<random>` (atomic_files' naming):
+when a run is killed outright (SIGKILL, a power cut) its folder stays behind, and the
+next staged_folder beside the same target removes every such folder whose owner
+process is gone (`remove_stale_folders`), never one a live process is filling.
+SIGTERM and Ctrl-C end a run through its `finally`, which removes the folder at once
+(the command line turns SIGTERM into KeyboardInterrupt, see interrupts.py).
 """
 
 import contextlib
@@ -11,7 +18,8 @@ import os
 import shutil
 import tempfile
 
-from ..errors import BadInputError
+from ..errors import BadInputError, OutputError
+from . import atomic_files
 
 
 def check_free(target, force=False):
@@ -27,8 +35,17 @@ def staged_folder(target, force=False):
     target = os.path.abspath(target)
     check_free(target, force)
     parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create its parent folder ({err.strerror or err})",
+                          where=target) from None
+    remove_stale_folders(parent)
+    try:
+        work = tempfile.mkdtemp(prefix=_prefix(target), dir=parent)
+    except OSError as err:
+        raise OutputError(f"cannot create the folder here ({err.strerror or err})",
+                          where=target) from None
     try:
         os.chmod(work, 0o777 & ~_umask())   # mkdtemp makes 0700; give what mkdir would
         yield work
@@ -42,13 +59,23 @@ def _rename_over(work, target):
     if not os.path.lexists(target):
         os.rename(work, target)
         return
-    trash = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-",
-                             dir=os.path.dirname(target))
+    trash = tempfile.mkdtemp(prefix=_prefix(target) + "old-", dir=os.path.dirname(target))
     try:
         os.rename(target, os.path.join(trash, "old"))
         os.rename(work, target)
     finally:
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_stale_folders(parent):
+    """Remove the staging folders (and temporary files) in `parent` left by runs that were
+    killed: those whose owner pid is no longer alive. Returns the paths removed."""
+    return atomic_files.remove_stale(parent)
+
+
+def _prefix(target):
+    """`.<name>.tmp-<pid>-`: the start of this process's staging folders for `target`."""
+    return f".{os.path.basename(target)}{atomic_files.TMP_MARK}{os.getpid()}-"
 
 
 def _umask():

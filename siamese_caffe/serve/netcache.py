@@ -5,10 +5,12 @@ blobs), so each loaded net carries a lock; `LoadedNet.running()` holds it and
 puts the calling thread's Caffe in the server's mode (Caffe keeps its CPU/GPU
 mode per thread). Different nets run in parallel.
 
-Before a net is loaded into the server process, it is built once in a child
-Caffe with its weights (netprobe): Caffe answers a broken deploy.prototxt or a
-truncated .caffemodel by aborting the process, which must never take the server
-down. A failed load is not cached, so the next request tries again.
+Before a net is loaded into the server process, its files are checked as every
+command checks them (train.jobfiles: the snapshot against the size and SHA-256
+job.json recorded, a changed deploy.prototxt built in a child Caffe): Caffe
+answers a broken deploy.prototxt or a truncated .caffemodel by aborting the
+process, which must never take the server down. A failed load is not cached, so
+the next request tries again.
 
 The cache keeps the `max_nets` most recently used nets (LeNet-sized nets take a
 few MB each); a snapshot file rewritten in place is loaded afresh.
@@ -20,7 +22,8 @@ import os
 import threading
 
 from ..errors import BadInputError, SiameseCaffeError
-from ..runtime import caffe_env, devices, netprobe
+from ..runtime import caffe_env, devices
+from ..train import jobfiles
 from ..infer import embedding
 from .settings import DEFAULT_MAX_NETS
 
@@ -87,8 +90,7 @@ class NetCache:
         gpu = "cpu" if self.device is None else str(self.device)
         try:
             if self.probe:
-                netprobe.probe([("net", job.deploy_path, "test", [],
-                                 snapshot.caffemodel_path)])
+                jobfiles.check_inference_files(job, snapshot)
             return embedding.Embedder(job, snapshot.iteration, gpu=gpu,
                                       batch_size=self.batch_size)
         except (BadInputError, OSError, KeyError, ValueError) as err:

@@ -19,14 +19,21 @@ job.json (JSON object):
 
     job_id, created (ISO time), status (one of STATUSES below), message (why it
     stopped, or null), pid (of the training process while it runs),
-    dataset   {folder, mean_file, image_shape [3, H, W], train_pairs, val_pairs}
+    dataset   {folder, mean_file, image_shape [3, H, W], train_pairs, val_pairs,
+               identity (datasets.identity: seed, created, counts, content SHA-256s)}
     network   {source (path given), feature_blobs [left, right], feature_dim,
                margin, legacy_loss, loss_layer, loss_top, input_blob "data",
-               label_blob "label", shared_layers [[left, right], ...]}
+               label_blob "label", shared_layers [[left, right], ...],
+               param_shapes {layer: [[dims] per blob]} of the deploy net}
     plan      solver.Plan as a dict (epochs, batch sizes, iterations_per_epoch, max_iter, ...)
     settings  the options training ran with (solver type, base_lr, lr_policy, seed, mode, ...)
-    snapshots [{iteration, epoch, caffemodel, solverstate}] (file names in the job folder)
+    snapshots [{iteration, epoch, caffemodel, solverstate, files}] (file names in the job
+              folder; files: {name: {bytes, sha256}} of both, as training wrote them).
+              A snapshot exists for every later step only once it is recorded here:
+              training writes it under a temporary name and renames it whole first.
     iteration the iteration of the last snapshot (where --resume continues)
+    files     {name: {bytes, sha256}} of deploy/train_val/solver.prototxt as written
+              (a changed file is built in a child Caffe before use, see jobfiles.py)
 
 Paths in `dataset` are absolute; everything else is relative to the job folder.
 `Job.load` reads a job for infer / evaluate / plot steps: `Job.load("jobs/<id>")`
@@ -74,20 +81,28 @@ class Snapshot:
     """One saved state: after `iteration` iterations (`epoch` epochs).
 
     caffemodel_path: absolute path of the weights. solverstate_path: absolute
-    path of the solver state, or None when that file is absent.
+    path of the solver state, or None when that file is absent. digests: {file name:
+    {"bytes", "sha256"}} as training wrote them (empty for snapshots recorded before
+    digests were kept).
     """
 
     iteration: int
     epoch: float
     caffemodel_path: str
     solverstate_path: str
+    digests: dict = None
 
     def as_record(self):
         """The job.json entry (file names relative to the job folder)."""
         return {"iteration": self.iteration, "epoch": round(self.epoch, 6),
                 "caffemodel": os.path.basename(self.caffemodel_path),
                 "solverstate": (os.path.basename(self.solverstate_path)
-                                if self.solverstate_path else None)}
+                                if self.solverstate_path else None),
+                "files": dict(self.digests or {})}
+
+    def digest(self, path):
+        """The recorded {"bytes", "sha256"} of one of its two files, or None."""
+        return (self.digests or {}).get(os.path.basename(path))
 
 
 class Job:
@@ -109,6 +124,7 @@ class Job:
             raise BadInputError("not a training job (no job.json)", where=where) from None
         except (OSError, ValueError) as err:
             raise BadInputError(f"unreadable ({err})", where=job_file) from None
+        _check_info(info, job_file)
         return cls(path, info)
 
     @property
@@ -150,16 +166,44 @@ class Job:
             raise ValueError(f"unknown job status {facts['status']!r}")
         self.info.update(facts)
 
+    def _fact(self, section, key):
+        """job.json's info[section][key]; BadInputError naming job.json when it is missing."""
+        try:
+            return self.info[section][key]
+        except (KeyError, TypeError):
+            raise BadInputError(f"lacks {section}.{key} (damaged or not made by this "
+                                "version?)", where=os.path.join(self.path, JOB_FILE)) from None
+
     # ---- the dataset
     @property
     def dataset_info(self):
         """job.json's `dataset` facts (dict: folder, mean_file, image_shape, pair counts)."""
-        return dict(self.info["dataset"])
+        return dict(self.info.get("dataset", {}))
 
     @property
     def dataset_folder(self):
         """Absolute path of the create-db folder the job trains on."""
-        return self.info["dataset"]["folder"]
+        return self._fact("dataset", "folder")
+
+    def dataset_change(self):
+        """None while the dataset folder still holds the dataset this job was made on (or
+        when there is nothing to compare: an older job, the folder gone), else a sentence
+        saying what changed."""
+        from ..data import datasets
+
+        if not os.path.isdir(self.dataset_folder):
+            return None                    # the steps that need its files name them
+        try:
+            with open(os.path.join(self.dataset_folder, "dataset.json")) as f:
+                manifest = json.load(f)
+        except (OSError, ValueError):
+            manifest = None
+        if not isinstance(manifest, dict):
+            return ("its dataset.json is missing or damaged: cannot tell whether it is still "
+                    "the dataset this job trained on")
+        change = datasets.identity_change(self.dataset_identity, manifest)
+        return (f"it was replaced since this job was made ({change}): its mean and "
+                "validation pairs are the new dataset's" if change else None)
 
     def file(self, key):
         """Absolute path of one of FILES ('deploy', 'train_log', ...)."""
@@ -180,12 +224,12 @@ class Job:
     @property
     def mean_file(self):
         """Absolute path of the training mean (BlobProto 1 x 3 x H x W) inference subtracts."""
-        return self.info["dataset"]["mean_file"]
+        return self._fact("dataset", "mean_file")
 
     @property
     def image_shape(self):
         """(3, H, W) of the pairs the net reads."""
-        return tuple(self.info["dataset"]["image_shape"])
+        return tuple(self._fact("dataset", "image_shape"))
 
     @property
     def feature_blobs(self):
@@ -194,54 +238,54 @@ class Job:
         Read them as net.blobs[name].data after net.forward(): they are usually, but not
         always, outputs (a user's extra layer may consume them).
         """
-        return tuple(self.info["network"]["feature_blobs"])
+        return tuple(self._fact("network", "feature_blobs"))
 
     @property
     def feature_dim(self):
         """Length of one branch's feature vector (2 for the DIGITS network)."""
-        return int(self.info["network"]["feature_dim"])
+        return int(self._fact("network", "feature_dim"))
 
     @property
     def margin(self):
-        return float(self.info["network"]["margin"])
+        return float(self._fact("network", "margin"))
 
     @property
     def network_info(self):
         """job.json's `network` facts (dict: feature_blobs, loss_layer, loss_top, ...)."""
-        return dict(self.info["network"])
+        return dict(self.info.get("network", {}))
 
     @property
     def input_blob(self):
-        return self.info["network"].get("input_blob", "data")
+        return self.info.get("network", {}).get("input_blob", "data")
 
     @property
     def label_blob(self):
-        return self.info["network"].get("label_blob", "label")
+        return self.info.get("network", {}).get("label_blob", "label")
 
     @property
     def loss_top(self):
         """The blob the ContrastiveLoss layer writes (the loss training reports)."""
-        return self.info["network"]["loss_top"]
+        return self._fact("network", "loss_top")
 
     # ---- the plan and settings
     @property
     def plan(self):
         """The training plan, solver.Plan as a dict (epochs, max_iter, iterations_per_epoch, ...)."""
-        return dict(self.info["plan"])
+        return dict(self.info.get("plan", {}))
 
     @property
     def max_iter(self):
-        return int(self.info["plan"]["max_iter"])
+        return int(self._fact("plan", "max_iter"))
 
     @property
     def settings(self):
         """The options training runs with (dict: solver_type, base_lr, seed, device, notes, ...)."""
-        return self.info["settings"]
+        return self.info.get("settings", {})
 
     @property
     def device(self):
         """Where the job trains, as devices.describe wrote it ("cpu" or "gpu N")."""
-        return self.info["settings"]["device"]
+        return self._fact("settings", "device")
 
     @device.setter
     def device(self, description):
@@ -250,27 +294,62 @@ class Job:
     @property
     def notes(self):
         """What create_job adjusted or warned about (list of str)."""
-        return list(self.info["settings"].get("notes", []))
+        return list(self.info.get("settings", {}).get("notes", []))
 
     @property
     def snapshot_records(self):
         """job.json's snapshot entries [{iteration, epoch, caffemodel, solverstate}]."""
         return list(self.info.get("snapshots", []))
 
+    @property
+    def file_digests(self):
+        """{file name: {"bytes", "sha256"}} of the prototxt files as create_job wrote them."""
+        return dict(self.info.get("files") or {})
+
+    @property
+    def param_shapes(self):
+        """{layer name: [[dims] per blob]} of the deploy net as Caffe built it at creation
+        (every layer, [] for those without params), or None for older jobs."""
+        return self.info.get("network", {}).get("param_shapes")
+
+    @property
+    def dataset_identity(self):
+        """What identified the dataset when the job was made (datasets.identity), or None."""
+        return self.info.get("dataset", {}).get("identity")
+
     def snapshots(self):
-        """Snapshots found in the folder, by iteration (a .caffemodel is required)."""
+        """The complete snapshots job.json records, by iteration, whose .caffemodel is there
+        (files in the folder that job.json does not record — a snapshot cut short by a kill,
+        or one written by `caffe train` itself — are not snapshots of this job)."""
         per_epoch = self.info.get("plan", {}).get("iterations_per_epoch") or 1
-        found = []
-        for name in os.listdir(self.path):
-            match = SNAPSHOT_RE.match(name)
-            if not match:
+        found = {}
+        for record in self.snapshot_records:
+            try:
+                iteration = int(record["iteration"])
+                model = os.path.join(self.path, os.path.basename(record["caffemodel"]))
+            except (KeyError, TypeError, ValueError):
                 continue
-            iteration = int(match.group(1))
-            state = os.path.join(self.path, f"snapshot_iter_{iteration}.solverstate")
-            found.append(Snapshot(iteration, iteration / per_epoch,
-                                  os.path.join(self.path, name),
-                                  state if os.path.isfile(state) else None))
-        return sorted(found, key=lambda s: s.iteration)
+            if not os.path.isfile(model):
+                continue
+            state = record.get("solverstate")
+            state = os.path.join(self.path, os.path.basename(state)) if state else None
+            found[iteration] = Snapshot(iteration, iteration / per_epoch, model,
+                                        state if state and os.path.isfile(state) else None,
+                                        dict(record.get("files") or {}))
+        return [found[i] for i in sorted(found)]
+
+    def add_snapshot(self, snapshot):
+        """Record a complete snapshot (replacing any record of its iteration) in memory;
+        save() writes it."""
+        records = [r for r in self.snapshot_records if r.get("iteration") != snapshot.iteration]
+        records.append(snapshot.as_record())
+        self.info["snapshots"] = sorted(records, key=lambda r: r["iteration"])
+
+    def forget_snapshots_after(self, iteration):
+        """Drop the records of snapshots after `iteration` (a resumed run writes them anew)."""
+        self.info["snapshots"] = [r for r in self.snapshot_records
+                                  if isinstance(r.get("iteration"), int)
+                                  and r["iteration"] <= iteration]
 
     def last_snapshot(self, resumable=False):
         """The latest snapshot (with a .solverstate when `resumable`); BadInputError if none."""
@@ -291,6 +370,23 @@ class Job:
                             where=self.path)
 
     def save(self):
-        """Write job.json atomically (snapshots list refreshed from the folder)."""
-        self.info["snapshots"] = [s.as_record() for s in self.snapshots()]
+        """Write job.json atomically."""
+        self.info.setdefault("snapshots", [])
         atomic_files.write_json(os.path.join(self.path, JOB_FILE), self.info)
+
+
+def _check_info(info, where):
+    """BadInputError naming job.json when it is not a job's record (damaged or hand-edited);
+    a fact missing from a section is reported when a step asks for it (Job._fact)."""
+    if not isinstance(info, dict):
+        raise BadInputError("is not a JSON object (damaged?)", where=where)
+    for section in ("dataset", "network", "plan", "settings"):
+        if section in info and not isinstance(info[section], dict):
+            raise BadInputError(f"'{section}' is not an object (damaged?)", where=where)
+    shape = (info.get("dataset") or {}).get("image_shape", [3, 1, 1])
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(isinstance(v, int) and v > 0 for v in shape)):
+        raise BadInputError(f"dataset.image_shape {shape!r} is not [3, H, W] (damaged?)",
+                            where=where)
+    if not isinstance(info.get("snapshots", []), list):
+        raise BadInputError("'snapshots' is not a list (damaged?)", where=where)

@@ -19,7 +19,7 @@ from ..errors import BadInputError
 from ..runtime import atomic_files, devices, netprobe, prototxt, staging
 from ..data import datasets
 from ..net import drawnet, netcheck, solver, wrap
-from . import jobs
+from . import jobfiles, jobs
 from .settings import DEFAULT_NETWORK, DEFAULT_SOLVER, TrainSettings, default_file
 
 @dataclass
@@ -54,7 +54,9 @@ def create_job(dataset_dir, network_path=None, settings=None, solver_template=No
         _write_files(work, draft)
         network = _probe_and_check(work, draft, settings.allow_unshared)
         drawnet.draw_net(draft.nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))
-        jobs.Job(work, _job_info(job_id, draft, network, settings)).save()
+        info = _job_info(job_id, draft, network, settings)
+        info["files"] = jobfiles.prototxt_digests(work)
+        jobs.Job(work, info).save()
     return jobs.Job.load(final)
 
 
@@ -124,7 +126,8 @@ def _probe_and_check(folder, draft, allow_unshared):
             "margin": info.margin, "legacy_loss": info.legacy_loss,
             "loss_layer": info.loss_layer, "loss_top": info.loss_top,
             "input_blob": netcheck.INPUT_BLOB, "label_blob": netcheck.LABEL_BLOB,
-            "shared_layers": [list(pair) for pair in shared]}
+            "shared_layers": [list(pair) for pair in shared],
+            "param_shapes": {layer["name"]: layer["blobs"] for layer in deployed["layers"]}}
 
 
 def _job_info(job_id, draft, network, settings):
@@ -136,7 +139,8 @@ def _job_info(job_id, draft, network, settings):
         "status": jobs.CREATED, "message": None, "pid": None,
         "dataset": {"folder": dataset.folder, "mean_file": dataset.mean_file,
                     "image_shape": list(dataset.image_shape),
-                    "train_pairs": dataset.counts["train"], "val_pairs": dataset.counts["val"]},
+                    "train_pairs": dataset.counts["train"], "val_pairs": dataset.counts["val"],
+                    "identity": datasets.identity(dataset.manifest)},
         "network": network,
         "plan": draft.plan.as_dict(),
         "settings": {**asdict(settings), "seed": draft.seed,

@@ -7,8 +7,11 @@ last .solverstate when resuming, and steps it one iteration at a time:
   to train_log.csv; every `test_interval` iterations (and at iteration 0 of a
   fresh run, and at the end) a validation pass over the whole validation set
   gives a "val" row (loss, mean same-class and different-class distances);
-- every `snapshot` iterations, and at the end, the solver snapshots
-  (snapshot_iter_N.caffemodel / .solverstate) and job.json is updated;
+- every `snapshot` iterations, and at the end, the solver snapshots: Caffe writes
+  the two files under a hidden temporary prefix (`.snapshot.tmp-<pid>_iter_N.*`),
+  they are renamed to snapshot_iter_N.caffemodel / .solverstate once whole, and
+  only then recorded in job.json with their sizes and SHA-256 — a run killed while
+  Caffe writes leaves no partial snapshot that any later step takes for one;
 - a NaN or infinite value stops training at once, without a snapshot, so the
   last snapshot keeps the last good weights (TrainingStoppedError). Values are
   checked after each forward pass, before its backward pass (a Net callback):
@@ -29,10 +32,11 @@ import time
 
 import numpy as np
 
-from ..errors import BadInputError, SiameseCaffeError
-from ..runtime import caffe_env, caffe_log, devices, interrupts, prototxt
+from ..errors import BadInputError, OutputError, SiameseCaffeError
+from ..runtime import atomic_files, caffe_env, caffe_log, devices, interrupts, prototxt
+from ..data import datasets
 from ..net import solver
-from . import jobs, lossplot, trainlog
+from . import jobfiles, jobs, lossplot, trainlog
 
 from .jobs import DONE, DIVERGED, FAILED, INTERRUPTED, RUNNING  # noqa: F401 (re-exported)
 
@@ -78,7 +82,14 @@ def train_job(job, resume=False, gpu=None, progress=True, out=None):
     _check_can_run(job, resume)
     device = devices.choose_device(gpu) if gpu is not None else \
         devices.parse(job.device)
-    start = _resume_point(job) if resume else None
+    atomic_files.remove_stale(job.path)          # temporary files of a killed run
+    start = None
+    if resume:
+        check_dataset_unchanged(job)
+        start = _resume_point(job)
+        if start:
+            jobfiles.check_resume_files(job, start)
+        job.forget_snapshots_after(start.iteration if start else 0)
     trainlog.truncate_after(job.file("train_log"), start.iteration if start else -1)
     job.record(status=RUNNING, message=None, pid=os.getpid())
     job.device = devices.describe(device)
@@ -88,6 +99,9 @@ def train_job(job, resume=False, gpu=None, progress=True, out=None):
         status, message = _run(job, device, start, progress, out)
     except KeyboardInterrupt:
         status, message = INTERRUPTED, "stopped at once by a second Ctrl-C"
+        raise
+    except SiameseCaffeError as err:
+        message = f"stopped: {err}"
         raise
     finally:
         _finish(job, status, message)
@@ -216,9 +230,34 @@ class TrainingLoop:
         return math.isfinite(loss)
 
     def _snapshot(self):
+        self._check_free_space()
         self.solver.snapshot()
-        self.job.record(iteration=self.solver.iter)
+        snapshot = publish_snapshot(self.job, self.solver.iter)
+        self.job.add_snapshot(snapshot)
+        self.job.record(iteration=snapshot.iteration)
         self.job.save()
+
+    def _check_free_space(self):
+        """OutputError when the job's disk cannot hold another snapshot: Caffe aborts the
+        process when a snapshot's write fails. A snapshot takes about what the last one
+        took (the first: every layer's blobs, and at most as much again of solver history)."""
+        import shutil
+
+        last = self.job.snapshots()
+        need = (sum(d.get("bytes", 0) for d in (last[-1].digests or {}).values())
+                if last else 0)
+        if not need:
+            values = sum(blob.count for blob in self._all_layer_blobs())
+            need = 4 * values * 2     # the .caffemodel, and up to as much of history
+        need = int(need * 1.1) + (1 << 20)
+        free = shutil.disk_usage(self.job.path).free
+        if free < need:
+            raise OutputError(f"only {free / 1e6:.1f} MB free, a snapshot needs about "
+                              f"{need / 1e6:.1f} MB: training stopped before writing it "
+                              f"(free some space, then --resume)", where=self.job.path)
+
+    def _all_layer_blobs(self):
+        return [blob for layer in self.solver.net.layers for blob in layer.blobs]
 
     def _interrupted(self):
         iteration = self.solver.iter
@@ -269,9 +308,56 @@ def validation_pass(caffe_solver, plan, loss_top, features, label):
 
 
 def _make_solver(caffe, job):
-    """pycaffe's solver for the job, from an absolute-path copy of solver.prototxt."""
+    """pycaffe's solver for the job, from an absolute-path copy of solver.prototxt that
+    snapshots under this process's temporary prefix (see publish_snapshot)."""
     runtime = solver.runtime_copy(prototxt.read_solver(job.solver_path), job.path)
+    runtime.snapshot_prefix = snapshot_temp_prefix(job)
+    runtime.snapshot_format = runtime.BINARYPROTO
     return solver.load_caffe_solver(caffe, runtime, job.path)
+
+
+def snapshot_temp_prefix(job):
+    """Where Caffe writes a snapshot before it is whole: `<job>/.snapshot.tmp-<pid>`
+    (atomic_files' naming, so a killed run's leftovers are recognised and removed)."""
+    return os.path.join(job.path, f".snapshot{atomic_files.TMP_MARK}{os.getpid()}")
+
+
+def publish_snapshot(job, iteration):
+    """Move the snapshot Caffe just wrote under the temporary prefix into place; its
+    jobs.Snapshot with the files' digests (not yet recorded: the caller saves job.json).
+
+    The .caffemodel is renamed; the .solverstate is rewritten with `learned_net` naming
+    the final .caffemodel (Caffe's tool reads it from there) and renamed too."""
+    prefix = snapshot_temp_prefix(job)
+    names = {ext: f"snapshot_iter_{iteration}.{ext}" for ext in ("caffemodel", "solverstate")}
+    model_tmp, state_tmp = (f"{prefix}_iter_{iteration}.{ext}"
+                            for ext in ("caffemodel", "solverstate"))
+    model = os.path.join(job.path, names["caffemodel"])
+    state_path = os.path.join(job.path, names["solverstate"])
+    state = prototxt.caffe_pb2().SolverState()
+    with open(state_tmp, "rb") as f:
+        state.ParseFromString(f.read())
+    state.learned_net = model
+    digests = {names["caffemodel"]: jobfiles.file_digest(model_tmp)}
+    atomic_files.publish(model_tmp, model)
+    atomic_files.write_bytes(state_path, state.SerializeToString())
+    os.remove(state_tmp)
+    digests[names["solverstate"]] = jobfiles.file_digest(state_path)
+    return jobs.Snapshot(iteration, iteration / job.plan["iterations_per_epoch"], model,
+                         state_path, digests)
+
+
+def check_dataset_unchanged(job):
+    """Check the job's dataset (every LMDB walked, the mean read) and that it is still the
+    one the job was made on; BadInputError otherwise (Caffe would abort, or silently
+    train on other data)."""
+    dataset = datasets.load_dataset(job.dataset_folder)
+    change = datasets.identity_change(job.dataset_identity, dataset.manifest)
+    if change:
+        raise BadInputError(f"the dataset was replaced since this job was made ({change}); "
+                            "resuming would train on other data — train a new job on it",
+                            where=job.dataset_folder)
+    return dataset
 
 
 def _restore(caffe_solver, snapshot, job_dir):
@@ -280,7 +366,7 @@ def _restore(caffe_solver, snapshot, job_dir):
     with open(snapshot.solverstate_path, "rb") as f:
         state.ParseFromString(f.read())
     state.learned_net = snapshot.caffemodel_path
-    path = os.path.join(job_dir, f".resume-{os.getpid()}.solverstate")
+    path = atomic_files.temporary_path(os.path.join(job_dir, "resume.solverstate"))
     with open(path, "wb") as f:
         f.write(state.SerializeToString())
     try:
@@ -292,11 +378,10 @@ def _restore(caffe_solver, snapshot, job_dir):
 def _resume_point(job):
     """The snapshot to resume from, or None (start again) when there is none.
 
-    Only snapshots job.json recorded count: Caffe writes its two files in place, so
-    files of a snapshot cut short by a kill exist but were never recorded.
+    Only snapshots job.json recorded count (Job.snapshots): a snapshot is recorded once
+    both its files are whole.
     """
-    recorded = {s["iteration"] for s in job.snapshot_records if s.get("solverstate")}
-    resumable = [s for s in job.snapshots() if s.solverstate_path and s.iteration in recorded]
+    resumable = [s for s in job.snapshots() if s.solverstate_path]
     return resumable[-1] if resumable else None
 
 

@@ -14,7 +14,9 @@ Columns (header on the first line):
     elapsed_s         seconds of training so far, all runs of the job together
 
 Empty cells are written for values a row does not have. A resumed job first
-drops the rows after the snapshot it resumes from, so the curve continues.
+drops the rows after the snapshot it resumes from, so the curve continues. A row
+that does not parse (the half-written last line of a killed run, a damaged file)
+is skipped by the readers and dropped on resume.
 """
 
 import csv
@@ -61,17 +63,32 @@ def read_rows(path):
     """The rows of a train_log.csv as dicts of floats (None for empty cells), phase a str."""
     if not os.path.exists(path):
         return []
-    with open(path, newline="") as f:
-        return [_parse_row(row) for row in csv.DictReader(f)]
+    parsed = []
+    for row in _raw_rows(path)[1:]:
+        values = _parse_row(row)
+        if values is not None:
+            parsed.append(values)
+    return parsed
+
+
+def _raw_rows(path):
+    """The CSV rows of a log (header first); undecodable bytes replaced, NUL bytes dropped."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        text = f.read().replace("\0", "")
+    try:
+        return list(csv.reader(text.splitlines()))
+    except csv.Error:
+        return [list(COLUMNS)]
 
 
 def truncate_after(path, iteration):
     """Drop the rows written after `iteration` (for resuming from that snapshot)."""
     if not os.path.exists(path):
         return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= iteration]
+    rows = _raw_rows(path)
+    kept = [list(COLUMNS)] + [row for row in rows[1:]
+                              if (parsed := _parse_row(row)) is not None
+                              and parsed["iteration"] <= iteration]
     with atomic_files.open_replacing(path, "w", newline="") as f:
         csv.writer(f).writerows(kept)
 
@@ -91,13 +108,20 @@ def _cell(value):
 
 
 def _parse_row(row):
+    """A list of cells in COLUMNS order as a dict, or None when it is not a whole row."""
+    if len(row) != len(COLUMNS):
+        return None
     parsed = {}
-    for name in COLUMNS:
-        text = row.get(name, "")
-        if name == "phase":
-            parsed[name] = text
-        elif name == "iteration":
-            parsed[name] = int(text)
-        else:
-            parsed[name] = float(text) if text != "" else None
+    try:
+        for name, text in zip(COLUMNS, row):
+            if name == "phase":
+                if text not in ("train", "val"):
+                    return None
+                parsed[name] = text
+            elif name == "iteration":
+                parsed[name] = int(text)
+            else:
+                parsed[name] = float(text) if text != "" else None
+    except ValueError:
+        return None
     return parsed

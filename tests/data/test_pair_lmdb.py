@@ -17,9 +17,12 @@ def test_small_batches_write_every_pair_under_matching_keys(caffe, tmp_path):
     images = rng.integers(0, 256, size=(5, 4, 6), dtype=np.uint8)
     left, right = rng.integers(0, 5, 10), rng.integers(0, 5, 10)
     same = left % 2 == right % 2
-    digits = pair_lmdb.write_pair_dbs(str(tmp_path / "img"), str(tmp_path / "lab"), images,
-                                      left, right, same, batch_records=3)
+    digits, fingerprint = pair_lmdb.write_pair_dbs(str(tmp_path / "img"), str(tmp_path / "lab"),
+                                                   images, left, right, same, batch_records=3)
     assert digits == 8
+    again = pair_lmdb.write_pair_dbs(str(tmp_path / "img2"), str(tmp_path / "lab2"), images,
+                                     left, right, same, batch_records=4)
+    assert again == (8, fingerprint)      # the fingerprint is the content's, not the batching's
     read = {}
     for name in ("img", "lab"):
         env = lmdb.open(str(tmp_path / name), readonly=True, lock=False)

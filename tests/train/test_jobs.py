@@ -17,13 +17,20 @@ def test_job_ids_look_like_digits_ones():
     assert len({jobs.new_job_id() for _ in range(20)}) > 1
 
 
-def make_job(folder, iterations, with_state=()):
+def make_job(folder, iterations, with_state=(), recorded=None):
+    """A job folder with empty snapshot files; job.json records `recorded` of them
+    (default: all)."""
     os.makedirs(folder)
+    recorded = iterations if recorded is None else recorded
+    snapshots = [{"iteration": i, "epoch": i / 10, "caffemodel": f"snapshot_iter_{i}.caffemodel",
+                  "solverstate": f"snapshot_iter_{i}.solverstate" if i in with_state else None}
+                 for i in sorted(recorded)]
     with open(os.path.join(folder, "job.json"), "w") as f:
         json.dump({"job_id": "20200101-000000-abcd", "plan": {"iterations_per_epoch": 10},
                    "dataset": {"mean_file": "/data/train_mean.binaryproto",
                                "image_shape": [3, 28, 28]},
-                   "network": {"feature_blobs": ["feat_left", "feat_right"], "margin": 1.0}}, f)
+                   "network": {"feature_blobs": ["feat_left", "feat_right"], "margin": 1.0},
+                   "snapshots": snapshots}, f)
     for i in iterations:
         open(os.path.join(folder, f"snapshot_iter_{i}.caffemodel"), "w").close()
     for i in with_state:
@@ -46,15 +53,44 @@ def test_loader_lists_snapshots_by_iteration(tmp_path):
         job.snapshot(7)
 
 
-def test_save_records_the_snapshots(tmp_path):
+def test_only_recorded_snapshots_count(tmp_path):
+    # a snapshot cut short by a kill (or written by `caffe train`) is a file job.json
+    # never recorded: no step takes it for the last snapshot
+    folder = str(tmp_path / "job")
+    make_job(folder, [10, 20], with_state=[10, 20], recorded=[10])
+    job = jobs.Job.load(folder)
+    assert [s.iteration for s in job.snapshots()] == [10]
+    assert job.last_snapshot().iteration == 10
+    os.remove(os.path.join(folder, "snapshot_iter_10.caffemodel"))
+    with pytest.raises(BadInputError, match="no snapshot yet"):
+        job.last_snapshot()
+
+
+def test_save_keeps_the_records(tmp_path):
     folder = str(tmp_path / "job")
     make_job(folder, [10], with_state=[10])
     job = jobs.Job.load(folder)
+    job.add_snapshot(jobs.Snapshot(20, 2.0, os.path.join(folder, "snapshot_iter_20.caffemodel"),
+                                   None, {"snapshot_iter_20.caffemodel": {"bytes": 0}}))
     job.save()
     with open(os.path.join(folder, "job.json")) as f:
-        assert json.load(f)["snapshots"] == [{"iteration": 10, "epoch": 1.0,
-                                               "caffemodel": "snapshot_iter_10.caffemodel",
-                                               "solverstate": "snapshot_iter_10.solverstate"}]
+        records = json.load(f)["snapshots"]
+    assert [r["iteration"] for r in records] == [10, 20]
+    assert records[1]["files"] == {"snapshot_iter_20.caffemodel": {"bytes": 0}}
+
+
+def test_damaged_job_json_is_one_error(tmp_path):
+    folder = tmp_path / "job"
+    make_job(str(folder), [10])
+    (folder / "job.json").write_text('{"job_id": "x", "dataset": {"folder": "/d"}')
+    with pytest.raises(BadInputError, match="job.json: unreadable"):
+        jobs.Job.load(str(folder))
+    (folder / "job.json").write_text('{"job_id": "x", "dataset": []}')
+    with pytest.raises(BadInputError, match="'dataset' is not an object"):
+        jobs.Job.load(str(folder))
+    (folder / "job.json").write_text('{"job_id": "x"}')
+    with pytest.raises(BadInputError, match=r"job.json: lacks network.margin"):
+        jobs.Job.load(str(folder)).margin
 
 
 def test_not_a_job(tmp_path):

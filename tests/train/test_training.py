@@ -59,7 +59,7 @@ def test_caffe_output_log_is_caffes_own(trained_job):
     with open(trained_job.file("caffe_log")) as f:
         log = f.read()
     assert "Solver scaffolding done" in log
-    assert "Iteration 39" in log and "snapshot_iter_40.solverstate" in log
+    assert "Iteration 39" in log and "_iter_40.solverstate" in log
 
 
 def test_learning_brings_same_class_pairs_closer_than_different_ones(trained_job):
