@@ -52,10 +52,10 @@ def model_status(job, queue_state=None):
     """DIGITS' word for a model job (jobs.Job); queue_state: JobQueue.state(job id)."""
     if queue_state == "waiting":
         return WAITING
+    if queue_state == "running" and job.status != jobs.DONE:
+        return RUNNING     # (a starting child may not have written job.json yet)
     if job.status == jobs.RUNNING and not process_alive(job.pid):
         return ABORTED
-    if queue_state == "running" and job.status != jobs.RUNNING:
-        return RUNNING     # the child is starting and has not written job.json yet
     return _MODEL_WORDS.get(job.status, "?")
 
 

@@ -171,7 +171,11 @@ def add_pages(app, service, state):
         snapshot = inputs.pick_snapshot(job, form)
         source, resized = inputs.fit_image(source, where, job.image_shape,
                                            _flag(form.get("dont_resize")))
-        raw = source.getvalue() if hasattr(source, "getvalue") else _read(source)
+        try:
+            raw = source.getvalue() if hasattr(source, "getvalue") else _read(source)
+        except OSError as err:
+            raise BadInputError(f"cannot read image ({err.strerror or err})",
+                                where=where) from None
         loaded = state.cache.get(job, snapshot)
         visual = _flag(form.get("show_visualizations"))
         answer = infer_one_answer(loaded, io.BytesIO(raw), where)
