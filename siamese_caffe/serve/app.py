@@ -39,7 +39,6 @@ held in memory and never written to disk.
 import dataclasses
 import io
 import logging
-import math
 import os
 import time
 
@@ -48,7 +47,6 @@ import werkzeug.exceptions as http
 
 from .. import __version__
 from ..errors import BadInputError
-from ..train import trainlog
 from .settings import DEFAULT_MAX_UPLOAD_MB
 from ..infer import embedding, predictions, visualize
 from . import netcache, pathguard, inputs, jobroutes, pages, security
@@ -185,25 +183,8 @@ def infer_many_answer(loaded, listed):
     return answer
 
 
-def last_losses(rows):
-    """{"train": {...} | None, "val": {...} | None}: the last row of each phase of a
-    train_log (trainlog.read_rows), non-finite numbers as None."""
-    columns = {"train": ("iteration", "epoch", "loss", "learning_rate"),
-               "val": ("iteration", "epoch", "loss", "same_distance", "different_distance")}
-    found = {"train": None, "val": None}
-    for row in rows:
-        if row.get("phase") in columns:
-            found[row["phase"]] = {name: _finite(row.get(name))
-                                   for name in columns[row["phase"]]}
-    return found
-
-
 def _snapshot(embedder):
     return {"iteration": embedder.snapshot.iteration, "epoch": embedder.snapshot.epoch}
-
-
-def _finite(value):
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _flag(text):

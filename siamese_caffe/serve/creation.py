@@ -16,7 +16,7 @@ import tempfile
 from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import atomic_files, prototxt, staging
 from ..data import create_db, datasets, image_list, mean_files
-from ..train import jobs, jobsetup
+from ..train import jobsetup
 from . import registry
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")   # DIGITS' rule for user names
@@ -27,7 +27,6 @@ LR_POLICIES = ("fixed", "step", "multistep", "exp", "inv", "poly", "sigmoid")
 # layer types and fields that would make training read or write server files, or run code
 FORBIDDEN_LAYER_TYPES = {"Python", "HDF5Output"}
 FILE_FIELDS = {"source", "mean_file", "file_name", "module", "root_folder"}
-TRUE_DEFAULT = object()
 
 
 class FieldErrors(SiameseCaffeError):
@@ -346,8 +345,6 @@ def _solver_settings(form, errors, default_gpu):
         facts["gamma"] = number(form, "lr_sigmoid_gamma", float, 0.1, errors=errors)
     if solver_type == "RMSProp":
         facts["rms_decay"] = number(form, "rms_decay", float, 0.99, errors=errors)
-    if solver_text == "SGD" and "momentum" not in facts:
-        pass   # the shipped template's momentum (0.9), as DIGITS' SGD
     gpu = (form.get("select_gpu") or "next").strip()
     gpu = default_gpu if gpu in ("next", "") else gpu
     for interval, field in ((snapshot, "snapshot_interval"), (val, "val_interval")):
@@ -468,6 +465,3 @@ def create_model(request, jobs_dir):
 def default_network_text():
     return prototxt.read_text(jobsetup.default_file(jobsetup.DEFAULT_NETWORK))
 
-
-def job_id_of(job):
-    return job.job_id if isinstance(job, jobs.Job) else job

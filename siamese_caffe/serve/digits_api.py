@@ -17,6 +17,7 @@ failed Error.
 """
 
 import datetime
+import math
 import os
 
 from .. import __version__
@@ -156,7 +157,6 @@ def model_dict(job, reg, queue_state=None, verbose=True):
 
 def model_extras(job):
     """This project's additions to /models/<id>.json (never replacing DIGITS' keys)."""
-    from .app import last_losses   # the answer's existing keys
     snapshots = job.snapshots()
     return {"message": job.message, "snapshot_iterations": [s.iteration for s in snapshots],
             "dataset": job.dataset_info, "network": job.network_info, "plan": job.plan,
@@ -220,3 +220,20 @@ def dataset_item(dataset, queue_state=None):
     return table_item("dataset", dataset.job_id, dataset.name, word,
                       unix_time(dataset.info.get("created")), elapsed,
                       1.0 if word == DONE else 0.0, dataset.info.get("group", ""))
+
+
+def last_losses(rows):
+    """{"train": {...} | None, "val": {...} | None}: the last row of each phase of a
+    train_log (trainlog.read_rows), non-finite numbers as None."""
+    columns = {"train": ("iteration", "epoch", "loss", "learning_rate"),
+               "val": ("iteration", "epoch", "loss", "same_distance", "different_distance")}
+    found = {"train": None, "val": None}
+    for row in rows:
+        if row.get("phase") in columns:
+            found[row["phase"]] = {name: _finite(row.get(name))
+                                   for name in columns[row["phase"]]}
+    return found
+
+
+def _finite(value):
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None

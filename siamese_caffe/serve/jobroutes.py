@@ -10,6 +10,7 @@
     DELETE /datasets/<id>  /models/<id>  /jobs/<id>
     POST   /abort_jobs   DELETE /jobs                  (repeated job_ids[])
     GET    /jobs/<id>                                  302 to its page
+    PUT    /jobs/<id>                                  job_name, job_notes
     POST   /login                                      username cookie (DIGITS' login)
 
 The same create routes without `.json` answer a browser: 302 to the new job's
@@ -159,6 +160,14 @@ def add_job_routes(app, service):
     @app.delete("/jobs")
     def delete_jobs():
         return _many(service.delete, "deleted")
+
+    @app.put("/jobs/<job_id>")
+    def edit_job(job_id):
+        username()
+        name = (flask.request.form.get("job_name") or "").strip()
+        notes = flask.request.form.get("job_notes")
+        kind = service.rename(job_id, name or None, notes)
+        return flask.Response(f"{kind} updated.", 200, mimetype="text/plain")
 
     @app.post("/login")
     def login():

@@ -25,7 +25,6 @@ class JobService:
         self.roots = roots
         self.queue = queue or jobqueue.JobQueue()
         self.default_gpu = default_gpu
-        self._lock = threading.Lock()
 
     @property
     def jobs_dir(self):
@@ -169,6 +168,21 @@ class JobService:
         trash = tempfile.mkdtemp(prefix=f".{job_id}.deleted-", dir=self.jobs_dir)
         os.rename(job.path, os.path.join(trash, job_id))
         shutil.rmtree(trash, ignore_errors=True)
+
+    def rename(self, job_id, name=None, notes=None):
+        """DIGITS' PUT /jobs/<id>: a new name and/or notes; the job's type word."""
+        job = self.registry.model(job_id)
+        if job is not None:
+            facts = registry.model_sidecar(job)
+            facts.update({k: v for k, v in (("name", name), ("notes", notes)) if v is not None})
+            registry.write_model_sidecar(job, facts)
+            return digits_api.MODEL_TYPE
+        dataset = self.dataset_or_404(job_id)
+        for key, value in (("name", name), ("notes", notes)):
+            if value is not None:
+                dataset.info[key] = value
+        dataset.save()
+        return digits_api.DATASET_TYPE
 
     def close(self):
         self.queue.close()

@@ -9,7 +9,6 @@ missing this test fails, it never skips.
 """
 
 import os
-import shutil
 import time
 
 import pytest

@@ -148,6 +148,10 @@ def test_a_model_trains_to_done_and_answers_as_digits(site, dataset_id, tmp_path
     status, text = site.get(f"/models/{job_id}/status")
     assert status == 200 and text == {"error": None, "status": "Done", "name": "siamese",
                                       "type": "Generic Image Model"}
+    assert site.post(f"/jobs/{job_id}", {"job_name": "twin"}, method="PUT") == \
+        (200, "Generic Image Model updated.")
+    assert site.get(f"/models/{job_id}.json")[1]["name"] == "twin"
+    site.post(f"/jobs/{job_id}", {"job_name": "siamese"}, method="PUT")
     assert site.get("/models/no-such-job/status")[1] == {"error": "Job not found."}
     with open(os.path.join(site.data, "val.txt"), "rb") as f:
         status, many = serving.call(site.url(f"/models/images/generic/infer_many.json"
