@@ -79,8 +79,8 @@ def add_job_routes(app, service):
             dataset = service.create_dataset(_fields(), username())
         except creation.FieldErrors as err:
             return field_errors_response(err)
-        return {"id": dataset.job_id, "name": dataset.name,
-                "status": service.dataset_status(dataset)}
+        # DIGITS answered a new job's status as it was made: Initialized (then Waiting...)
+        return {"id": dataset.job_id, "name": dataset.name, "status": digits_api.INITIALIZED}
 
     @app.post("/models/images/generic.json")
     def create_model_json():
@@ -88,7 +88,7 @@ def add_job_routes(app, service):
             job = service.create_model(_fields(), flask.request.files, username())
         except creation.FieldErrors as err:
             return field_errors_response(err)
-        return model_doc(job, verbose=False)
+        return {**model_doc(job, verbose=False), "status": digits_api.INITIALIZED}
 
     @app.get("/models/<job_id>.json")
     def show_model(job_id):
