@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 CAFFE_FLAGS ?=
 
-.PHONY: all venv caffe test demo doctor bench clean
+.PHONY: all venv caffe browser test screenshots demo doctor bench clean
 
 all: caffe
 
@@ -36,8 +36,23 @@ caffe: venv
 doctor: caffe
 	$(VENV)/bin/siamese-caffe doctor
 
+# The browser test (tests/serve/test_browser.py) drives Debian's headless chromium; as root
+# this installs it when missing (otherwise that test fails and says what to install).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing chromium chromium-driver (the browser test)"; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	  else echo "make: chromium / chromium-driver missing: apt-get install -y chromium chromium-driver (as root)"; fi; \
+	fi
+
 test: caffe
+	@$(MAKE) --no-print-directory browser
 	$(PY) -m pytest -q tests
+
+# The README's screenshots of the serve pages, taken by the browser test.
+screenshots: caffe browser
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/serve/test_browser.py
 
 # The main job: built-in digits -> create-db -> a few minutes of CPU training -> infer,
 # infer-many, clusters, evaluate; ends by printing where the report is (demo-output/).

@@ -95,10 +95,10 @@ def multipart(fields=None, files=None):
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def call(url, fields=None, files=None, method=None, timeout=120):
-    """One request (a multipart POST when fields or files are given, else GET);
-    (status, JSON answer or the raw text when it is not JSON)."""
-    body, headers = None, {}
+def call(url, fields=None, files=None, method=None, timeout=120, headers=None):
+    """One request (a multipart POST when fields or files are given, else GET), with extra
+    `headers`; (status, JSON answer or the raw text when it is not JSON)."""
+    body, headers = None, dict(headers or {})
     if fields is not None or files is not None:
         body, headers["Content-Type"] = multipart(fields, files)
     request = urllib.request.Request(url, data=body, headers=headers, method=method)
@@ -111,3 +111,23 @@ def call(url, fields=None, files=None, method=None, timeout=120):
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode("utf-8", "replace")
+
+
+def write_digit_lists(folder, train=240, val=60):
+    """PNGs of built-in digits in DIGITS' layout with train.txt / val.txt (paths relative)."""
+    from PIL import Image
+
+    from siamese_caffe.data import image_sources
+
+    digits = image_sources.builtin_mnist()
+    lines = {"train": [], "val": []}
+    for phase, start, count in (("train", 0, train), ("val", 1, val)):
+        for k in range(start, 5000, 5000 // count)[:count]:    # every class, train != val
+            name = f"{phase}/{digits.labels[k]}/{k:05d}.png"
+            os.makedirs(os.path.join(folder, os.path.dirname(name)), exist_ok=True)
+            Image.fromarray(digits.images[k], "L").save(os.path.join(folder, name))
+            lines[phase].append(f"{name} {digits.labels[k]}\n")
+    for phase, found in lines.items():
+        with open(os.path.join(folder, f"{phase}.txt"), "w") as f:
+            f.writelines(found)
+    return folder

@@ -4,8 +4,9 @@ import logging
 import signal
 import sys
 
-HELP = ("serve DIGITS' REST inference routes (infer_one.json, infer_many.json, "
-        "/models/JOB_ID.json) for the jobs of a folder, on waitress")
+HELP = ("DIGITS for this workflow: its web pages (datasets, models, live loss chart, Test "
+        "One / Test Many) and REST routes (jobs, status, infer_one.json, infer_many.json) "
+        "for the jobs of a folder, training in a queue of child processes, on waitress")
 
 
 def add_arguments(parser):
@@ -21,7 +22,17 @@ def add_arguments(parser):
     parser.add_argument("--data-root", action="append", default=[], metavar="DIR",
                         help="folder whose images image_path / image_list / image_folder may "
                              "name (repeatable); without one only uploads are accepted")
-    parser.add_argument("--gpu", default="cpu", help="cpu, auto or a GPU number")
+    parser.add_argument("--gpu", default="cpu",
+                        help="where inference runs: cpu, auto or a GPU number")
+    parser.add_argument("--train-gpu", default="auto",
+                        help="device of a new model whose form says 'next': auto, cpu or a "
+                             "GPU number")
+    parser.add_argument("--token",
+                        help="the token a server bound beyond loopback requires (default: "
+                             "one is generated and printed); ignored on loopback")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="another Host name to answer on loopback (e.g. a reverse "
+                             "proxy's); repeatable")
     parser.add_argument("--threads", type=int, default=4,
                         help="request threads (requests for one net take turns)")
     parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
@@ -41,15 +52,28 @@ def run(args):
             raise BadInputError("must be at least 1", where=f"--{name.replace('_', '-')}")
     if not 0 < args.max_upload_mb <= 4096:
         raise BadInputError("must be above 0 and at most 4096", where="--max-upload-mb")
+    from ..serve import security
+
     caffe_env.import_caffe()
     cache = netcache.NetCache(devices.choose_device(args.gpu), max_nets=args.max_nets)
+    devices.choose_device(args.train_gpu)     # a bad value is refused now, not per job
+    token = None
+    if not security.is_loopback(args.host):
+        token = args.token or security.new_token()
+    guard = security.Guard(args.host, token, args.allowed_host)
     app = server.create_app(args.jobs_dir, args.data_root, cache,
-                            max_upload_bytes=int(args.max_upload_mb * (1 << 20)))
+                            max_upload_bytes=int(args.max_upload_mb * (1 << 20)), guard=guard,
+                            default_gpu=args.train_gpu)
+    service = app.extensions["siamese_service"]
     http_server = server.make_server(app, args.host, args.port, args.threads)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     for host, port in server.addresses(http_server):
         print(f"serving on http://{host}:{port}/ (jobs: {args.jobs_dir}; data roots: "
               f"{', '.join(args.data_root) or 'none, uploads only'})", flush=True)
+    if token:
+        print(f"token (required beyond loopback): {token} - open "
+              f"http://HOST:PORT/?token={token} once, or send 'Authorization: Bearer "
+              f"{token}'", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         http_server.run()   # returns on Ctrl-C or SIGTERM (waitress catches the interrupt)
@@ -57,6 +81,7 @@ def run(args):
         pass
     finally:
         http_server.close()
+        service.close()     # running trainings snapshot and stop, as on Ctrl-C
     print("stopped", flush=True)
     return 0
 

@@ -1,19 +1,26 @@
-"""`serve`: DIGITS' REST inference routes for trained jobs, a Flask app run by waitress.
+"""`serve`: DIGITS for this workflow, one Flask app run by waitress.
 
-Routes (answers are JSON; field names and answer shapes as DIGITS'):
+This module builds the app and answers DIGITS' two inference routes; the others live
+beside it: jobroutes.py (DIGITS' job routes for scripts), pages.py (the web pages),
+service.py and jobqueue.py (creating jobs, training them in child processes),
+digits_api.py (status words and DIGITS' JSON documents), security.py (Host,
+Origin and token checks, run before every route), creation.py (the create forms).
+
+Inference routes (answers are JSON; field names and answer shapes as DIGITS'):
 
     POST /models/images/generic/infer_one.json
-        job_id; image_file (upload) or image_path (a server path inside a data root);
-        optional snapshot_epoch (default: the last snapshot), show_visualizations.
+        job_id (query string first, then form); image_file (upload) or image_path (a
+        server path inside a data root); optional snapshot_epoch (default: the last
+        snapshot), show_visualizations, dont_resize (an image of another size is
+        resized to the net's input, and the answer has "resized": {"from", "to"}).
         -> {"outputs": {blob: [[values]]}, "distance": L2 distance of the two features,
             "snapshot": {"iteration", "epoch"}, "visualizations": per-blob and per-layer
             statistics (only when asked)}
     POST /models/images/generic/infer_many.json
         job_id; image_list (upload, `path [label]` per line); optional image_folder,
-        num_test_images, snapshot_epoch.
+        num_test_images, snapshot_epoch, dont_resize ("resized": [paths resized]).
         -> {"outputs": {path: {blob: [values]}}, "distances": {path: float},
             "failed": [{"path", "line", "reason"}], "snapshot": {...}}
-    GET  /models/<job_id>.json   the job's metadata, snapshots (epochs) and last losses
     GET  /healthz                {"status": "ok", "nets_loaded": n}
 
 `outputs` hold the two feature blobs (job.json network.feature_blobs, e.g.
@@ -21,7 +28,7 @@ feat_left / feat_right); infer_one also every other output of the deploy net.
 An infer_many path is keyed as written in the list (joined to image_folder when
 relative, as DIGITS did); images that cannot be read are listed in `failed`.
 
-Errors are JSON as DIGITS': {"error": {"message": "400 Bad Request: ...", "type":
+Errors are JSON as DIGITS' (HTML pages for a browser asking for text/html): {"error": {"message": "400 Bad Request: ...", "type":
 "BadRequest", "description": "..."}} with status 400 (bad field or image), 403
 (a path outside the data roots, pathguard.py), 404 (unknown job or route), 409
 (a job without snapshot), 413 (a request over the upload limit) or 500 (a job
@@ -32,7 +39,6 @@ held in memory and never written to disk.
 import dataclasses
 import io
 import logging
-import math
 import os
 import time
 
@@ -41,15 +47,16 @@ import werkzeug.exceptions as http
 
 from .. import __version__
 from ..errors import BadInputError
-from ..train import trainlog
 from .settings import DEFAULT_MAX_UPLOAD_MB
 from ..infer import embedding, predictions, visualize
-from . import netcache, pathguard, inputs
+from . import netcache, pathguard, inputs, jobroutes, pages, security
+from .service import JobService
 
 BODY_SLACK = 1 << 20         # waitress's own cap sits this far above Flask's, as a backstop
 INFER_ONE = "/models/images/generic/infer_one.json"
 INFER_MANY = "/models/images/generic/infer_many.json"
 FALSE_WORDS = {"0", "false", "no", "off"}
+JSON_ONLY = ("/healthz",)
 
 log = logging.getLogger("siamese_caffe.server")
 
@@ -62,19 +69,28 @@ class MemoryRequest(flask.Request):
         return io.BytesIO()
 
 
-def create_app(jobs_dir, data_roots=(), cache=None, max_upload_bytes=None):
+def create_app(jobs_dir, data_roots=(), cache=None, max_upload_bytes=None, guard=None,
+               queue=None, default_gpu="auto"):
     """The Flask app. jobs_dir: folder of job folders (BadInputError when missing).
     data_roots: folders server paths may point into. cache: a netcache.NetCache
-    (default: CPU). max_upload_bytes: the largest request body (413 above)."""
+    (default: CPU). max_upload_bytes: the largest request body (413 above).
+    guard: a security.Guard (default: loopback, no token). queue: a jobqueue.JobQueue.
+    The app's job service (queue and all) is app.extensions["siamese_service"]."""
     if not os.path.isdir(jobs_dir):
         raise BadInputError("not a folder", where=jobs_dir)
     app = flask.Flask(__name__)
     app.request_class = MemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes or DEFAULT_MAX_UPLOAD_MB << 20
     app.json.sort_keys = False   # keep the list's order in infer_many answers
-    state = _State(os.path.abspath(jobs_dir), pathguard.DataRoots(data_roots),
-                   cache or netcache.NetCache())
+    roots = pathguard.DataRoots(data_roots)
+    state = _State(os.path.abspath(jobs_dir), roots, cache or netcache.NetCache())
+    service = JobService(jobs_dir, roots, queue, default_gpu)
+    app.extensions["siamese_service"] = service
+    app.extensions["siamese_state"] = state
+    (guard or security.Guard()).install(app)
     _add_routes(app, state)
+    jobroutes.add_job_routes(app, service)
+    pages.add_pages(app, service, state)
     _add_error_handling(app)
     return app
 
@@ -86,27 +102,40 @@ class _State:
     cache: netcache.NetCache
 
 
+def job_fields():
+    """The form, with `job_id` taken from the query string first, as DIGITS did."""
+    form = flask.request.form.copy()
+    if "job_id" in flask.request.args:
+        form["job_id"] = flask.request.args["job_id"]
+    return form
+
+
 def _add_routes(app, state):
     @app.post(INFER_ONE)
     def infer_one():
-        form, files = flask.request.form, flask.request.files
+        form, files = job_fields(), flask.request.files
         job = inputs.find_job(state.jobs_dir, form)
         source, where = inputs.image_source(state.roots, form, files)
         snapshot = inputs.pick_snapshot(job, form)
-        return infer_one_answer(state.cache.get(job, snapshot), source, where,
-                                _flag(form.get("show_visualizations")))
+        source, resized = inputs.fit_image(source, where, job.image_shape,
+                                           _flag(form.get("dont_resize")))
+        answer = infer_one_answer(state.cache.get(job, snapshot), source, where,
+                                  _flag(form.get("show_visualizations")))
+        if resized:
+            answer["resized"] = resized
+        return answer
 
     @app.post(INFER_MANY)
     def infer_many():
-        form, files = flask.request.form, flask.request.files
+        form, files = job_fields(), flask.request.files
         job = inputs.find_job(state.jobs_dir, form)
         listed = inputs.uploaded_list(state.roots, form, files)
         snapshot = inputs.pick_snapshot(job, form)
-        return infer_many_answer(state.cache.get(job, snapshot), listed)
-
-    @app.get("/models/<job_id>.json")
-    def show_job(job_id):
-        return job_document(inputs.job_by_id(state.jobs_dir, job_id))
+        resized = inputs.fit_list(listed, job.image_shape, _flag(form.get("dont_resize")))
+        answer = infer_many_answer(state.cache.get(job, snapshot), listed)
+        if resized:
+            answer["resized"] = resized
+        return answer
 
     @app.get("/healthz")
     def healthz():
@@ -154,39 +183,8 @@ def infer_many_answer(loaded, listed):
     return answer
 
 
-def job_document(job):
-    """GET /models/<id>.json: DIGITS' keys (id, name, status, snapshots as epochs) plus
-    job.json's dataset, network, plan and settings, and the last train / val losses."""
-    snapshots = job.snapshots()
-    return {"id": job.job_id, "name": job.job_id, "job id": job.job_id,
-            "status": job.status, "message": job.message,
-            "creation time": job.created, "framework": "caffe",
-            "snapshots": [s.epoch for s in snapshots],
-            "snapshot_iterations": [s.iteration for s in snapshots],
-            "dataset": job.dataset_info, "network": job.network_info,
-            "plan": job.plan, "settings": job.settings,
-            "last_losses": last_losses(trainlog.read_rows(job.file("train_log")))}
-
-
-def last_losses(rows):
-    """{"train": {...} | None, "val": {...} | None}: the last row of each phase of a
-    train_log (trainlog.read_rows), non-finite numbers as None."""
-    columns = {"train": ("iteration", "epoch", "loss", "learning_rate"),
-               "val": ("iteration", "epoch", "loss", "same_distance", "different_distance")}
-    found = {"train": None, "val": None}
-    for row in rows:
-        if row.get("phase") in columns:
-            found[row["phase"]] = {name: _finite(row.get(name))
-                                   for name in columns[row["phase"]]}
-    return found
-
-
 def _snapshot(embedder):
     return {"iteration": embedder.snapshot.iteration, "epoch": embedder.snapshot.epoch}
-
-
-def _finite(value):
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _flag(text):
@@ -210,7 +208,12 @@ def _add_error_handling(app):
 
     @app.errorhandler(Exception)
     def handle_error(err):
-        return error_response(as_http_error(err))
+        err = as_http_error(err)
+        browser = "text/html" in flask.request.headers.get("Accept", "")
+        if browser and not jobroutes.wants_json() and \
+                not flask.request.path.startswith(JSON_ONLY):
+            return pages.error_page(err)
+        return error_response(err)
 
 
 def as_http_error(err):

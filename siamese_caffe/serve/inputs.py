@@ -139,3 +139,44 @@ def _count(form, name):
         raise http.BadRequest(f"{name} must be a positive integer, got {text!r}")
     return value
 
+
+
+def fit_image(source, where, image_shape, dont_resize=False):
+    """(source, resized) for an image of another size than the job's: as DIGITS did, it is
+    scaled to the net's input size (data/image_io.resize) unless dont_resize; resized is
+    {"from": [w, h], "to": [w, h]} or None. An image that cannot be read is passed on
+    unchanged (reading it again then gives the usual message)."""
+    from ..data import image_io
+
+    height, width = int(image_shape[1]), int(image_shape[2])
+    if dont_resize:
+        return source, None
+    try:
+        image = image_io.read(source, where)
+    except BadInputError:
+        return _rewound(source), None
+    if image.shape[:2] == (height, width):
+        return _rewound(source), None
+    fitted = image_io.resize(image, height, width)
+    return (io.BytesIO(image_io.encode_png(fitted)),
+            {"from": [image.shape[1], image.shape[0]], "to": [width, height]})
+
+
+def _rewound(source):
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return source
+
+
+def fit_list(listed, image_shape, dont_resize=False):
+    """Resize the images of an ImageList that are of another size (in memory, in place of
+    their paths); the keys of those resized ([] when none or dont_resize)."""
+    if dont_resize:
+        return []
+    resized = []
+    for entry, key in zip(listed.entries, listed.keys):
+        fitted, changed = fit_image(entry.resolved, entry.where, image_shape)
+        if changed:
+            entry.resolved = fitted
+            resized.append(key)
+    return resized

@@ -211,7 +211,7 @@ def test_infer_many_lists_failures_and_honours_image_folder_and_count(site):
 def test_job_metadata_and_health(site):
     status, job = serving.call(site.url(f"/models/{site.job_id}.json"))
     assert status == 200, job
-    assert job["id"] == site.job_id and job["status"] == "done" and job["framework"] == "caffe"
+    assert job["id"] == site.job_id and job["status"] == "Done" and job["framework"] == "caffe"
     assert job["snapshots"] == [2.0, 4.0] and job["snapshot_iterations"] == [20, 40]
     assert job["network"]["feature_blobs"] == ["feat_left", "feat_right"]
     losses = job["last_losses"]
@@ -266,12 +266,29 @@ def test_non_image_upload_is_400(site, payload):
     assert "cannot read image" in answer["error"]["description"]
 
 
-def test_image_of_another_size_is_400(site):
-    image = Image.fromarray(np.zeros((30, 30), np.uint8), "L")
+def test_image_of_another_size_is_resized_unless_dont_resize(site):
+    """DIGITS squashed an image to the net's input size unless dont_resize was sent."""
+    digit = Image.open(os.path.join(site.data, site.digits[0][0]))
     buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    status, answer = site.one(upload=("big.png", buffer.getvalue()))
-    assert status == 400 and "30x30" in answer["error"]["description"]
+    digit.resize((56, 56), Image.NEAREST).save(buffer, "PNG")
+    status, answer = site.one(upload=("big.png", buffer.getvalue()), dont_resize="1")
+    assert status == 400 and "56x56" in answer["error"]["description"]
+    status, resized = site.one(upload=("big.png", buffer.getvalue()))
+    assert status == 200 and resized["resized"] == {"from": [56, 56], "to": [28, 28]}
+    status, plain = site.one(image_path=site.digits[0][0])
+    assert "resized" not in plain
+    assert abs(resized["distance"] - plain["distance"]) < 0.05
+    np.testing.assert_allclose(resized["outputs"]["feat_left"], plain["outputs"]["feat_left"],
+                               atol=0.2)
+
+
+def test_job_id_is_taken_from_the_query_string_first(site):
+    url = site.url(f"{INFER_ONE}?job_id={site.job_id}")
+    status, answer = serving.call(url, {"image_path": site.digits[0][0]})
+    assert status == 200 and "feat_left" in answer["outputs"]
+    status, answer = serving.call(site.url(f"{INFER_ONE}?job_id=no-such-job"),
+                                  {"job_id": site.job_id, "image_path": site.digits[0][0]})
+    assert status == 404
 
 
 # --- the path guard: every refusal would be a 200 without it -------------------------------

@@ -1,0 +1,199 @@
+"""What the server does to jobs: create, queue, abort, resume and delete them.
+
+The routes (jobroutes.py for scripts, pages.py for people) call this; it holds
+the registry of the jobs folder, the data roots and the job queue.
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+
+import werkzeug.exceptions as http
+
+from ..errors import SiameseCaffeError
+from ..train import jobs
+from . import creation, digits_api, jobqueue, registry
+
+log = logging.getLogger("siamese_caffe.server")
+
+
+class JobService:
+    def __init__(self, jobs_dir, roots, queue=None, default_gpu="auto"):
+        self.registry = registry.Registry(jobs_dir)
+        self.roots = roots
+        self.queue = queue or jobqueue.JobQueue()
+        self.default_gpu = default_gpu
+
+    @property
+    def jobs_dir(self):
+        return self.registry.jobs_dir
+
+    # ---- looking up
+    def model_or_404(self, job_id):
+        job = self.registry.model(job_id)
+        if job is None:
+            raise http.NotFound("Job not found")
+        return job
+
+    def dataset_or_404(self, job_id):
+        dataset = self.registry.dataset(job_id)
+        if dataset is None:
+            raise http.NotFound("Job not found")
+        return dataset
+
+    def any_or_404(self, job_id):
+        return self.registry.model(job_id) or self.dataset_or_404(job_id)
+
+    def model_status(self, job):
+        return digits_api.model_status(job, self.queue.state(job.job_id))
+
+    def dataset_status(self, dataset):
+        return digits_api.dataset_status(dataset, self.queue.state(dataset.job_id))
+
+    def status_of(self, job):
+        if isinstance(job, jobs.Job):
+            return self.model_status(job)
+        return self.dataset_status(job)
+
+    # ---- datasets
+    def create_dataset(self, form, username=None):
+        name, method, request = creation.dataset_request(form, self.roots)
+        dataset = registry.DatasetJob.create(self.jobs_dir, name, method, request,
+                                             group=(form.get("group_name") or "").strip(),
+                                             username=username)
+        if method == "list":
+            path = dataset.path
+            self.queue.submit(jobqueue.Task(
+                dataset.job_id, jobqueue.DATASETS_LANE, creation.create_db_argv(dataset),
+                self._dataset_finished(path),
+                started=lambda: registry.DatasetJob.load(path).set_state(registry.D_RUNNING)))
+        else:
+            threading.Thread(target=self._register_prebuilt, args=(dataset,), daemon=True,
+                             name=f"prebuilt-{dataset.job_id}").start()
+        return dataset
+
+    def _dataset_finished(self, path):
+        def finished(code, tail, aborted):
+            dataset = registry.DatasetJob.load(path)
+            if code == 0 and os.path.isfile(os.path.join(dataset.folder, "dataset.json")):
+                dataset.set_state(registry.D_DONE, None)
+            else:
+                dataset.set_state(registry.D_FAILED, "aborted" if aborted
+                                  else _last_error(tail, code))
+        return finished
+
+    def _register_prebuilt(self, dataset):
+        dataset.set_state(registry.D_RUNNING)
+        try:
+            creation.register_prebuilt(dataset)
+        except SiameseCaffeError as err:
+            dataset.set_state(registry.D_FAILED, str(err))
+        except Exception as err:   # noqa: BLE001 - reported as the job's error
+            log.exception("registering %s", dataset.job_id)
+            dataset.set_state(registry.D_FAILED, f"unexpected {type(err).__name__}")
+        else:
+            dataset.set_state(registry.D_DONE)
+
+    # ---- models
+    def create_model(self, form, files, username=None):
+        request = creation.model_request(form, files, self.registry, self.default_gpu)
+        job = creation.create_model(request, self.jobs_dir)
+        registry.write_model_sidecar(job, {"name": request.name, "group": request.group,
+                                           "username": username,
+                                           "dataset_id": request.dataset.job_id})
+        self.start(job)
+        return job
+
+    def start(self, job):
+        """Queue a model job for training (or to continue from its last snapshot)."""
+        self.queue.submit(jobqueue.Task(job.job_id, job.device or "cpu",
+                                        jobqueue.train_argv(job.path),
+                                        self._training_finished(job.path)))
+
+    def _training_finished(self, path):
+        def finished(code, tail, aborted):
+            job = jobs.Job.load(path)
+            cut_off = job.status == jobs.RUNNING and not digits_api.process_alive(job.pid)
+            if cut_off or (job.status == jobs.CREATED and code != 0):
+                if aborted:
+                    job.record(status=jobs.INTERRUPTED, pid=None,
+                               message="aborted before training began")
+                else:
+                    job.record(status=jobs.FAILED, message=_last_error(tail, code), pid=None)
+                job.save()
+        return finished
+
+    def resume(self, job_id):
+        job = self.model_or_404(job_id)
+        word = self.model_status(job)
+        if digits_api.is_running(word) and word != digits_api.INITIALIZED:
+            raise http.Forbidden("Job not resumed: it is running")
+        if job.status == jobs.DONE:
+            raise http.Forbidden("Job not resumed: it is trained to its last iteration")
+        self.start(job)
+        return job
+
+    def abort(self, job_id):
+        """DIGITS' abort: 403 "Job not aborted" unless it is waiting or running."""
+        job = self.registry.model(job_id) or self.dataset_or_404(job_id)
+        where = self.queue.abort(job_id)
+        if where == "waiting" and isinstance(job, jobs.Job) and job.status == jobs.CREATED:
+            job.record(status=jobs.INTERRUPTED, message="aborted before it started")
+            job.save()
+        elif where == "waiting" and isinstance(job, registry.DatasetJob):
+            job.set_state(registry.D_FAILED, "aborted before it started")
+        if where is None and isinstance(job, jobs.Job) and job.status == jobs.RUNNING \
+                and digits_api.process_alive(job.pid):
+            # trained by a `siamese-caffe train` of its own: stop it as Ctrl-C would
+            import signal
+            os.kill(job.pid, signal.SIGTERM)
+            where = "running"
+        if where is None:
+            raise http.Forbidden("Job not aborted")
+        return job
+
+    def delete(self, job_id):
+        job = self.registry.model(job_id) or self.dataset_or_404(job_id)
+        if digits_api.is_running(self.status_of(job)) and \
+                self.status_of(job) != digits_api.INITIALIZED or self.queue.state(job_id):
+            raise http.Forbidden("Job not deleted: it is running (abort it first)")
+        if isinstance(job, registry.DatasetJob):
+            users = self.registry.models_using(job_id)
+            if users:
+                names = ", ".join(registry.model_name(m) for m in users)
+                raise http.Forbidden(f'Cannot delete "{job.name}" because {len(users)} '
+                                     f'model(s) depend(s) on it: {names}')
+        trash = tempfile.mkdtemp(prefix=f".{job_id}.deleted-", dir=self.jobs_dir)
+        os.rename(job.path, os.path.join(trash, job_id))
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def rename(self, job_id, name=None, notes=None):
+        """DIGITS' PUT /jobs/<id>: a new name and/or notes; the job's type word."""
+        job = self.registry.model(job_id)
+        if job is not None:
+            facts = registry.model_sidecar(job)
+            facts.update({k: v for k, v in (("name", name), ("notes", notes)) if v is not None})
+            registry.write_model_sidecar(job, facts)
+            return digits_api.MODEL_TYPE
+        dataset = self.dataset_or_404(job_id)
+        for key, value in (("name", name), ("notes", notes)):
+            if value is not None:
+                dataset.info[key] = value
+        dataset.save()
+        return digits_api.DATASET_TYPE
+
+    def close(self):
+        self.queue.close()
+
+
+def _last_error(tail, code):
+    """The one line that says why a child failed."""
+    for line in reversed(tail):
+        if ": error: " in line:
+            return line.split(": error: ", 1)[1]
+    for line in reversed(tail):
+        if line.strip():
+            return f"stopped with exit status {code}: {line.strip()[:300]}"
+    return f"stopped with exit status {code}"

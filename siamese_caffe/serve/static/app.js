@@ -1,0 +1,207 @@
+/* siamese-caffe's pages: polling, the loss chart (uPlot, vendored), buttons. No CDN. */
+var SiameseCaffe = (function () {
+  "use strict";
+  var POLL_MS = 1500;
+
+  function getJSON(url) {
+    return fetch(url, {headers: {"Accept": "application/json"}, cache: "no-store"})
+      .then(function (r) { return r.json(); });
+  }
+
+  function duration(s) {
+    if (s === null || s === undefined) { return ""; }
+    s = Math.round(s);
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    if (h) { return h + "h " + String(m).padStart(2, "0") + "m"; }
+    return m ? m + "m " + String(sec).padStart(2, "0") + "s" : sec + "s";
+  }
+
+  function setStatus(el, word) {
+    el.textContent = word;
+    el.className = "status " + ({Initialized: "warning", Waiting: "warning", Running: "info",
+      Done: "success", Aborted: "warning", Error: "danger"}[word] || "default");
+  }
+
+  /* Home: while something runs, refresh statuses and progress in place; reload when
+     the set of jobs or a job's status changes. */
+  function watchHome() {
+    var home = document.getElementById("home");
+    if (!home || home.dataset.running !== "yes") { return; }
+    var timer = setInterval(function () {
+      getJSON("/completed_jobs.json").then(function (data) {
+        var items = data.running.concat(data.datasets, data.models), changed = false;
+        var rows = document.querySelectorAll("tr[data-job]");
+        if (rows.length !== items.length) { changed = true; }
+        items.forEach(function (item) {
+          var row = document.querySelector('tr[data-job="' + item.id + '"]');
+          if (!row) { changed = true; return; }
+          var status = row.querySelector('[data-field="status"]');
+          if (status.textContent !== item.status) { changed = true; }
+          var bar = row.querySelector('[data-field="progress"]');
+          if (bar) { bar.style.width = item.progress + "%"; }
+          var pct = row.querySelector('[data-field="percent"]');
+          if (pct) { pct.textContent = item.progress + " %"; }
+          row.querySelector('[data-field="elapsed"]').textContent = duration(item.elapsed);
+        });
+        if (changed) { clearInterval(timer); location.reload(); }
+      }).catch(function () {});
+    }, POLL_MS);
+  }
+
+  function reloadWhileRunning(id, url) {
+    var page = document.getElementById(id);
+    if (!page || page.dataset.running !== "yes") { return; }
+    var timer = setInterval(function () {
+      getJSON(url).then(function (doc) {
+        if (["Initialized", "Waiting", "Running"].indexOf(doc.status) < 0) {
+          clearInterval(timer); location.reload();
+        }
+      }).catch(function () {});
+    }, POLL_MS);
+  }
+
+  function bindActions() {
+    document.querySelectorAll("button[data-action]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var action = button.dataset.action;
+        if (action === "delete" && !confirm("Delete this job and its files?")) { return; }
+        fetch(button.dataset.url, {method: action === "delete" ? "DELETE" : "POST"})
+          .then(function (r) {
+            return r.text().then(function (text) {
+              if (!r.ok) {
+                var message = text;
+                try { message = JSON.parse(text).error.description; } catch (e) {}
+                alert(message);
+                return;
+              }
+              if (action === "delete") { location.href = "/"; } else { location.reload(); }
+            });
+          });
+      });
+    });
+  }
+
+  function bindVisualize() {
+    var button = document.getElementById("visualize");
+    if (!button) { return; }
+    button.addEventListener("click", function () {
+      var form = new FormData();
+      form.append("custom_network", document.getElementById("custom_network").value);
+      var file = document.getElementById("custom_network_file").files[0];
+      if (file) { form.append("custom_network_file", file); }
+      var box = document.getElementById("network-picture");
+      var error = document.getElementById("network-error");
+      box.textContent = "drawing…";
+      fetch("/models/visualize-network", {method: "POST", body: form})
+        .then(function (r) { return r.json(); })
+        .then(function (answer) {
+          box.textContent = "";
+          if (answer.error) {
+            error.hidden = false;
+            error.textContent = answer.error;
+            return;
+          }
+          error.hidden = true;
+          var img = document.createElement("img");
+          img.id = "network-preview";
+          img.alt = "network";
+          img.src = answer.image;
+          box.appendChild(img);
+        });
+    });
+  }
+
+  /* The model page: poll progress.json, extend the loss chart without reloading. */
+  function watchModel(jobId) {
+    var holder = document.getElementById("loss-chart");
+    var chart = null, lastStatus = null, snapshotCount = null;
+
+    function aligned(p) {
+      var xs = {}, i;
+      p.train.epoch.forEach(function (x) { xs[x] = true; });
+      p.val.epoch.forEach(function (x) { xs[x] = true; });
+      var x = Object.keys(xs).map(Number).sort(function (a, b) { return a - b; });
+      var train = x.map(function () { return null; }), val = train.slice();
+      var index = {};
+      x.forEach(function (v, k) { index[v] = k; });
+      for (i = 0; i < p.train.epoch.length; i++) { train[index[p.train.epoch[i]]] = p.train.loss[i]; }
+      for (i = 0; i < p.val.epoch.length; i++) { val[index[p.val.epoch[i]]] = p.val.loss[i]; }
+      return [x, train, val];
+    }
+
+    function draw(p) {
+      var data = aligned(p);
+      holder.dataset.trainPoints = p.train.loss.length;
+      holder.dataset.valPoints = p.val.loss.length;
+      if (!chart) {
+        chart = new uPlot({
+          width: Math.max(320, holder.clientWidth || 640), height: 320,
+          scales: {x: {time: false}},
+          axes: [{label: "epoch"}, {label: "loss"}],
+          series: [{label: "epoch"},
+                   {label: "train loss", stroke: "#1f77b4", width: 2, spanGaps: true,
+                    points: {show: true, size: 4}},
+                   {label: "val loss", stroke: "#d62728", width: 2, spanGaps: true,
+                    points: {show: true, size: 6}}]
+        }, data, holder);
+      } else {
+        chart.setData(data);
+      }
+    }
+
+    function text(id, value) { document.getElementById(id).textContent = value; }
+
+    function update() {
+      return getJSON("/models/" + jobId + "/progress.json").then(function (p) {
+        draw(p);
+        var pct = Math.round(100 * p.progress);
+        document.getElementById("progress-bar").style.width = pct + "%";
+        text("progress", pct + " %");
+        text("epoch", p.epoch.toFixed(2) + " / " + p.epochs);
+        text("iteration", p.iteration + " / " + p.max_iter);
+        text("learning-rate", p.learning_rate === null ? "" : p.learning_rate.toPrecision(3));
+        text("pairs-per-s", p.pairs_per_s ? Math.round(p.pairs_per_s) : "");
+        text("eta", p.status === "Running" && p.eta_s !== null ? duration(p.eta_s) : "");
+        text("elapsed", duration(p.elapsed_s));
+        setStatus(document.getElementById("status"), p.status);
+        var message = document.getElementById("message");
+        message.hidden = !p.message;
+        message.textContent = p.message || "";
+        if (snapshotCount !== null && p.snapshots.length !== snapshotCount) {
+          var list = document.getElementById("snapshots");
+          list.innerHTML = "";
+          var selects = document.querySelectorAll(".snapshot-select");
+          selects.forEach(function (s) { s.innerHTML = ""; });
+          p.snapshots.forEach(function (s) {
+            var li = document.createElement("li"), a = document.createElement("a");
+            a.href = "/models/" + jobId + "/files/" + s.file;
+            a.textContent = "epoch " + s.epoch + " (iteration " + s.iteration + ")";
+            li.appendChild(a);
+            list.appendChild(li);
+          });
+          p.snapshots.slice().reverse().forEach(function (s) {
+            selects.forEach(function (sel) {
+              var o = document.createElement("option");
+              o.value = s.epoch;
+              o.textContent = "epoch " + s.epoch;
+              sel.appendChild(o);
+            });
+          });
+        }
+        snapshotCount = p.snapshots.length;
+        lastStatus = p.status;
+        return ["Initialized", "Waiting", "Running"].indexOf(p.status) >= 0;
+      });
+    }
+
+    function loop() {
+      update().then(function (running) {
+        setTimeout(loop, running ? POLL_MS : POLL_MS * 4);
+      }).catch(function () { setTimeout(loop, POLL_MS * 2); });
+    }
+    loop();
+  }
+
+  return {watchHome: watchHome, reloadWhileRunning: reloadWhileRunning,
+          bindActions: bindActions, bindVisualize: bindVisualize, watchModel: watchModel};
+})();
