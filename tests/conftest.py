@@ -22,10 +22,11 @@ class Ran:
 
     def error_line(self, command, status=2):
         """The single stderr line of a refused run (asserted: exit `status`, one line
-        starting `siamese-caffe COMMAND: error: `)."""
+        starting `siamese-caffe COMMAND: error: `, or `SCRIPT.py: error: ` for a script)."""
+        label = command if command.endswith(".py") else f"siamese-caffe {command}"
         lines = self.stderr.strip().splitlines()
         assert self.returncode == status and len(lines) == 1, (self.returncode, self.stderr)
-        assert lines[0].startswith(f"siamese-caffe {command}: error: "), lines[0]
+        assert lines[0].startswith(f"{label}: error: "), lines[0]
         return lines[0]
 
 
@@ -44,12 +45,15 @@ def cli(capsys):
 
 @pytest.fixture
 def cli_process():
-    """Run `python -m siamese_caffe.cli ARGS` as its own process (Caffe's aborts and signals
-    stay there): a Ran. Keywords: cwd (default: the checkout), env, python_flags, timeout."""
-    def run(*args, cwd=None, env=None, python_flags=(), timeout=300):
-        done = subprocess.run([sys.executable, *python_flags, "-m", "siamese_caffe.cli",
-                               *map(str, args)], cwd=cwd or project_paths.ROOT, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+    """Run `python -m siamese_caffe.cli ARGS` (or scripts/SCRIPT ARGS) as its own process:
+    a Caffe abort or a signal shows as its exit status instead of ending the test run. A Ran.
+    Keywords: script, cwd (default: the checkout), env, python_flags, timeout."""
+    def run(*args, script=None, cwd=None, env=None, python_flags=(), timeout=300):
+        program = ([os.path.join(project_paths.ROOT, "scripts", script)] if script
+                   else ["-m", "siamese_caffe.cli"])
+        done = subprocess.run([sys.executable, *python_flags, *program, *map(str, args)],
+                              cwd=cwd or project_paths.ROOT, env=env, capture_output=True,
+                              text=True, timeout=timeout)
         return Ran(done.returncode, done.stdout, done.stderr)
     return run
 

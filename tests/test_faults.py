@@ -14,7 +14,6 @@ import time
 import pytest
 
 import project_paths
-from siamese_caffe import cli
 from siamese_caffe.data import create_db, image_sources
 from siamese_caffe.train import jobfiles, jobs
 
@@ -23,34 +22,13 @@ FAST = ["--batch-size", "32", "--seed", "3", "--gpu", "cpu", "--lr-policy", "fix
         "--no-progress"]
 
 
-def run_cli(*args, script=None):
-    """`siamese-caffe ARGS` (or scripts/SCRIPT ARGS) in a child process: a Caffe abort
-    would show as its exit status instead of ending the test run."""
-    command = ([sys.executable, os.path.join(ROOT, "scripts", script)] if script
-               else [sys.executable, "-m", "siamese_caffe.cli"])
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
-
-
-def in_process(capsys, *args):
-    """cli.main(ARGS) in this process: (exit status, stderr lines)."""
-    capsys.readouterr()
-    code = cli.main([str(a) for a in args])
-    return code, capsys.readouterr().err.strip().splitlines()
-
-
-def assert_one_line(code, lines, command, *fragments):
-    label = command if command.endswith(".py") else f"siamese-caffe {command}"   # scripts: own name
-    assert code == 2, lines
-    assert len(lines) == 1 and lines[0].startswith(f"{label}: error: "), lines
-    assert "Check failed" not in lines[0] and "Traceback" not in lines[0]
+def assert_one_line(ran, command, *fragments):
+    """The one error line of a refused run (exit 2), with each fragment, no Caffe abort."""
+    line = ran.error_line(command)
+    assert "Check failed" not in line and "Traceback" not in line
     for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
-
-
-def stderr_lines(done):
-    return done.stderr.strip().splitlines()
+        assert fragment in line, line
+    return line
 
 
 @pytest.fixture
@@ -77,8 +55,7 @@ def dead_pid():
 # ---- snapshots
 
 @pytest.mark.parametrize("command", ["infer", "infer-many", "evaluate"])
-def test_truncated_snapshot_is_one_line_in_every_command(job_copy, digit_pngs, tmp_path,
-                                                         command):
+def test_truncated_snapshot_is_one_line_in_every_command(job_copy, digit_pngs, tmp_path, command, cli_process):
     model = job_copy.last_snapshot().caffemodel_path
     truncate(model)
     folder, listing, _ = digit_pngs
@@ -86,8 +63,8 @@ def test_truncated_snapshot_is_one_line_in_every_command(job_copy, digit_pngs, t
     args = {"infer": [os.path.join(folder, "0", os.listdir(os.path.join(folder, "0"))[0])],
             "infer-many": [listing, "-o", out],
             "evaluate": []}[command]
-    done = run_cli(command, "--job", job_copy.path, *args)
-    line = assert_one_line(done.returncode, stderr_lines(done), command, model,
+    done = cli_process(command, "--job", job_copy.path, *args)
+    line = assert_one_line(done, command, model,
                            "damaged", "training wrote")
     assert "Check failure" not in done.stderr
     assert not out.exists() and not os.path.exists(os.path.join(job_copy.path,
@@ -95,14 +72,14 @@ def test_truncated_snapshot_is_one_line_in_every_command(job_copy, digit_pngs, t
     assert line
 
 
-def test_scripts_report_a_truncated_snapshot_alike(job_copy, digit_pngs):
+def test_scripts_report_a_truncated_snapshot_alike(job_copy, digit_pngs, cli_process):
     truncate(job_copy.last_snapshot().caffemodel_path, 0.9)
     _, listing, _ = digit_pngs
-    done = run_cli("--job", job_copy.path, listing, "-o", os.devnull, script="infer_many.py")
-    assert_one_line(done.returncode, stderr_lines(done), "infer_many.py", "damaged")
+    done = cli_process("--job", job_copy.path, listing, "-o", os.devnull, script="infer_many.py")
+    assert_one_line(done, "infer_many.py", "damaged")
 
 
-def test_snapshots_recorded_before_digests_are_parsed_instead(job_copy, capsys):
+def test_snapshots_recorded_before_digests_are_parsed_instead(job_copy, cli):
     # a job.json of an older version: no digests, no param shapes (a child Caffe checks)
     for record in job_copy.info["snapshots"]:
         record.pop("files", None)
@@ -112,11 +89,11 @@ def test_snapshots_recorded_before_digests_are_parsed_instead(job_copy, capsys):
     model = job_copy.last_snapshot().caffemodel_path
     truncate(model, 0.7)
     image = os.path.join(job_copy.dataset_folder, "val_test_same_class_0.png")
-    code, lines = in_process(capsys, "infer", "--job", job_copy.path, image)
-    assert_one_line(code, lines, "infer", model, "not a complete Caffe model")
+    ran = cli("infer", "--job", job_copy.path, image)
+    assert_one_line(ran, "infer", model, "not a complete Caffe model")
 
 
-def test_partial_and_unrecorded_snapshots_are_never_the_last(job_copy, capsys):
+def test_partial_and_unrecorded_snapshots_are_never_the_last(job_copy, cli):
     last = job_copy.last_snapshot()
     # what a run killed while Caffe wrote its snapshot can leave: a temporary file, and
     # (as before this fix) a partial file under the final name that job.json never recorded
@@ -127,17 +104,17 @@ def test_partial_and_unrecorded_snapshots_are_never_the_last(job_copy, capsys):
     shutil.copyfile(partial, temporary)
     assert [s.iteration for s in jobs.Job.load(job_copy.path).snapshots()] == [20, 40]
     image = os.path.join(job_copy.dataset_folder, "val_test_same_class_0.png")
-    code = cli.main(["infer", "--job", job_copy.path, image, "--json"])
-    assert code == 0
-    assert json.loads(capsys.readouterr().out)["snapshot"] == 40
+    ran = cli("infer", "--job", job_copy.path, image, "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["snapshot"] == 40
 
 
-def test_a_snapshot_replaced_by_other_bytes_is_named(job_copy, capsys):
+def test_a_snapshot_replaced_by_other_bytes_is_named(job_copy, cli):
     first, last = job_copy.snapshots()
     shutil.copyfile(first.caffemodel_path, last.caffemodel_path)     # same size, other content
     image = os.path.join(job_copy.dataset_folder, "val_test_same_class_0.png")
-    code, lines = in_process(capsys, "infer", "--job", job_copy.path, image)
-    assert_one_line(code, lines, "infer", last.caffemodel_path, "SHA-256 differs")
+    ran = cli("infer", "--job", job_copy.path, image)
+    assert_one_line(ran, "infer", last.caffemodel_path, "SHA-256 differs")
 
 
 # ---- prototxt files cut short
@@ -152,17 +129,17 @@ def cut_at_layer(path, number):
         f.write(text[:start])
 
 
-def test_cut_deploy_prototxt_is_one_line(job_copy, capsys):
+def test_cut_deploy_prototxt_is_one_line(job_copy, cli):
     image = os.path.join(job_copy.dataset_folder, "val_test_same_class_0.png")
     original = open(job_copy.deploy_path).read()
     truncate(job_copy.deploy_path, 0.3)
-    code, lines = in_process(capsys, "infer", "--job", job_copy.path, image)
-    assert_one_line(code, lines, "infer", "deploy.prototxt:", "syntax error")
+    ran = cli("infer", "--job", job_copy.path, image)
+    assert_one_line(ran, "infer", "deploy.prototxt:", "syntax error")
     with open(job_copy.deploy_path, "w") as f:
         f.write(original)
     cut_at_layer(job_copy.deploy_path, 6)      # parses; the features are gone
-    code, lines = in_process(capsys, "evaluate", "--job", job_copy.path)
-    assert_one_line(code, lines, "evaluate", "deploy.prototxt", "has no feature blob")
+    ran = cli("evaluate", "--job", job_copy.path)
+    assert_one_line(ran, "evaluate", "deploy.prototxt", "has no feature blob")
 
 
 def resumable(job, keep=1):
@@ -173,19 +150,19 @@ def resumable(job, keep=1):
     return job
 
 
-def test_resume_refuses_cut_or_damaged_files_and_leaves_the_job(job_copy, capsys):
+def test_resume_refuses_cut_or_damaged_files_and_leaves_the_job(job_copy, cli):
     resumable(job_copy)
     before = open(os.path.join(job_copy.path, "job.json")).read()
     state = job_copy.last_snapshot(resumable=True).solverstate_path
     original = open(state, "rb").read()
     truncate(state, 0.4)
-    code, lines = in_process(capsys, "train", "--resume", job_copy.path, "--no-progress")
-    assert_one_line(code, lines, "train", state, "damaged")
+    ran = cli("train", "--resume", job_copy.path, "--no-progress")
+    assert_one_line(ran, "train", state, "damaged")
     with open(state, "wb") as f:
         f.write(original)
     cut_at_layer(job_copy.train_val_path, 20)         # the loss layer is gone
-    code, lines = in_process(capsys, "train", "--resume", job_copy.path, "--no-progress")
-    assert_one_line(code, lines, "train", "train_val.prototxt", "no blob 'loss'")
+    ran = cli("train", "--resume", job_copy.path, "--no-progress")
+    assert_one_line(ran, "train", "train_val.prototxt", "no blob 'loss'")
     assert open(os.path.join(job_copy.path, "job.json")).read() == before
 
 
@@ -209,34 +186,33 @@ def cut(path):
 @pytest.mark.parametrize("database", ["train_images", "train_labels", "val_images",
                                       "val_labels"])
 @pytest.mark.parametrize("damage", [cut, corrupt_pages, garbage])
-def test_each_damaged_lmdb_stops_train_before_it_starts(small_pair_db, tmp_path, capsys,
-                                                         database, damage):
+def test_each_damaged_lmdb_stops_train_before_it_starts(small_pair_db, tmp_path, cli, database, damage):
     db = tmp_path / "db"
     shutil.copytree(small_pair_db, db)
     damage(str(db / database))
     jobs_dir = tmp_path / "jobs"
-    code, lines = in_process(capsys, "train", db, "--epochs", "1", *FAST,
+    ran = cli("train", db, "--epochs", "1", *FAST,
                              "--jobs-dir", jobs_dir)
-    assert_one_line(code, lines, "train", str(db / database), "damaged")
+    assert_one_line(ran, "train", str(db / database), "damaged")
     assert not jobs_dir.exists() or os.listdir(jobs_dir) == []
 
 
-def test_damaged_lmdb_through_the_script_and_for_evaluate(job_copy, small_pair_db, tmp_path):
+def test_damaged_lmdb_through_the_script_and_for_evaluate(job_copy, small_pair_db, tmp_path, cli_process):
     db = tmp_path / "db"
     shutil.copytree(small_pair_db, db)
     corrupt_pages(str(db / "val_images"))
-    done = run_cli(db, "--epochs", "1", *FAST, "--jobs-dir", tmp_path / "jobs",
+    done = cli_process(db, "--epochs", "1", *FAST, "--jobs-dir", tmp_path / "jobs",
                    script="train.py")
-    assert_one_line(done.returncode, stderr_lines(done), "train.py", "val_images", "damaged")
+    assert_one_line(done, "train.py", "val_images", "damaged")
     job_copy.info["dataset"]["folder"] = str(db)
     job_copy.save()
-    done = run_cli("evaluate", "--job", job_copy.path)
-    assert_one_line(done.returncode, stderr_lines(done), "evaluate", "val_images", "damaged")
+    done = cli_process("evaluate", "--job", job_copy.path)
+    assert_one_line(done, "evaluate", "val_images", "damaged")
 
 
 # ---- a dataset replaced under a job
 
-def test_a_replaced_dataset_is_detected(job_copy, small_pair_db, tmp_path, capsys):
+def test_a_replaced_dataset_is_detected(job_copy, small_pair_db, tmp_path, cli):
     db = str(tmp_path / "db")
     shutil.copytree(small_pair_db, db)
     job_copy.info["dataset"]["folder"] = db
@@ -250,23 +226,24 @@ def test_a_replaced_dataset_is_detected(job_copy, small_pair_db, tmp_path, capsy
     # README step 2's `create-db siamesedb ... --force` with another seed
     create_db.create_db(db, digits, count=320, val_count=96, positive_fraction=0.5, seed=5,
                         force=True)
-    code, lines = in_process(capsys, "train", "--resume", job_copy.path, "--no-progress")
-    assert_one_line(code, lines, "train", db, "replaced", "seed 5", "seed 0")
+    ran = cli("train", "--resume", job_copy.path, "--no-progress")
+    assert_one_line(ran, "train", db, "replaced", "seed 5", "seed 0")
     image = os.path.join(db, "val_test_same_class_0.png")
-    code, lines = in_process(capsys, "infer", "--job", job_copy.path, image)
-    assert code == 0 and len(lines) == 1
+    ran = cli("infer", "--job", job_copy.path, image)
+    lines = ran.stderr.strip().splitlines()
+    assert ran.returncode == 0 and len(lines) == 1
     assert lines[0].startswith("siamese-caffe infer: warning: ") and "replaced" in lines[0]
 
 
-def test_evaluate_list_of_another_size_is_one_line(job_copy, tmp_path, capsys):
+def test_evaluate_list_of_another_size_is_one_line(job_copy, tmp_path, cli):
     import numpy as np
     from PIL import Image
 
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "big.png")
     (tmp_path / "big.txt").write_text("big.png 1\nbig.png 2\n")
-    code, lines = in_process(capsys, "evaluate", "--job", job_copy.path,
+    ran = cli("evaluate", "--job", job_copy.path,
                              "--list", tmp_path / "big.txt")
-    assert_one_line(code, lines, "evaluate", "big.txt", "32x32", "28x28")
+    assert_one_line(ran, "evaluate", "big.txt", "32x32", "28x28")
 
 
 # ---- killed runs
@@ -292,7 +269,7 @@ def wait_for_lmdb(parent, name, process, timeout=120):
     raise AssertionError("create-db did not start writing")
 
 
-def test_killed_create_db_is_cleaned_by_the_next_run_and_sigterm_is_ctrl_c(tmp_path):
+def test_killed_create_db_is_cleaned_by_the_next_run_and_sigterm_is_ctrl_c(tmp_path, cli_process):
     target = tmp_path / "siamesedb"
     killed = start_create_db(target)
     try:
@@ -314,12 +291,12 @@ def test_killed_create_db_is_cleaned_by_the_next_run_and_sigterm_is_ctrl_c(tmp_p
     assert terminated.returncode == 130
     assert err.strip().splitlines() == ["siamese-caffe create-db: interrupted by SIGTERM"]
     assert os.listdir(tmp_path) == []
-    done = run_cli("create-db", target, "-c", "50", "--val-count", "20", "--seed", "1")
+    done = cli_process("create-db", target, "-c", "50", "--val-count", "20", "--seed", "1")
     assert done.returncode == 0, done.stderr
     assert os.listdir(tmp_path) == ["siamesedb"]
 
 
-def test_training_killed_while_snapshotting_loses_nothing(small_pair_db, tmp_path):
+def test_training_killed_while_snapshotting_loses_nothing(small_pair_db, tmp_path, cli_process):
     jobs_dir = tmp_path / "jobs"
     # a snapshot every iteration, so the kill very likely lands inside one
     child = subprocess.Popen([sys.executable, "-m", "siamese_caffe.cli", "train",
@@ -353,10 +330,10 @@ def test_training_killed_while_snapshotting_loses_nothing(small_pair_db, tmp_pat
         for path in (snapshot.caffemodel_path, snapshot.solverstate_path):
             jobfiles.check_recorded(path, snapshot.digest(path))
     image = os.path.join(small_pair_db, "val_test_same_class_0.png")
-    done = run_cli("infer", "--job", folder, image, "--json")
+    done = cli_process("infer", "--job", folder, image, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["snapshot"] == recorded[-1].iteration
-    done = run_cli("train", "--resume", folder, "--no-progress")
+    done = cli_process("train", "--resume", folder, "--no-progress")
     assert done.returncode == 0, done.stderr
     job = jobs.Job.load(str(folder))
     assert job.status == jobs.DONE and job.snapshots()[-1].iteration == job.max_iter

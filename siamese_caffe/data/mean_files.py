@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..errors import BadInputError
-from ..runtime import prototxt
+from ..runtime import atomic_files, prototxt
 from . import datum_codec
 
 CHUNK_IMAGES = 8192   # images converted to float64 at a time (8192 * 784 * 8 B ≈ 51 MB for MNIST)
@@ -74,5 +74,4 @@ def read_binaryproto(path):
 
 def write_binaryproto(path, mean):
     """Write a (3, H, W) mean as a BlobProto (num = 1, float32 values, not truncated)."""
-    with open(path, "wb") as f:
-        f.write(datum_codec.blobproto_bytes(mean))
+    atomic_files.write_bytes(path, datum_codec.blobproto_bytes(mean))

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ..errors import BadInputError
+from ..runtime import atomic_files
 
 UINT8 = 0x08
 # The four files of MNIST, by the part of the set they hold.
@@ -66,8 +67,7 @@ def write_idx(path, array):
     data = idx_bytes(array)
     if path.endswith(".gz"):
         data = gzip.compress(data, compresslevel=6, mtime=0)
-    with open(path, "wb") as f:
-        f.write(data)
+    atomic_files.write_bytes(path, data)
 
 
 def find_idx_file(folder, stem):

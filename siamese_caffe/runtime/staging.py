@@ -67,6 +67,16 @@ def _rename_over(work, target):
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def remove_folder(target):
+    """Delete the folder `target` so that it vanishes at once: it is renamed aside into a
+    hidden staging name first (a reader never sees it half deleted), then removed."""
+    trash = tempfile.mkdtemp(prefix=_prefix(target) + "old-", dir=os.path.dirname(target))
+    try:
+        os.rename(target, os.path.join(trash, "old"))
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
 def remove_stale_folders(parent):
     """Remove the staging folders (and temporary files) in `parent` left by runs that were
     killed: those whose owner pid is no longer alive. Returns the paths removed."""

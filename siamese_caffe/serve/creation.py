@@ -165,7 +165,7 @@ def create_db_argv(dataset):
     """The `siamese-caffe create-db` command that builds a method=list dataset job."""
     import sys
 
-    r = dataset.info["request"]
+    r = dataset.request
     argv = [sys.executable, "-m", "siamese_caffe.cli", "create-db", dataset.folder,
             r["list_file"], "-c", str(r["image_count"]), "--val-count", str(r["val_image_count"]),
             "--val-fraction", str(r["val_fraction"])]
@@ -180,7 +180,7 @@ def register_prebuilt(dataset):
     """Make `dataset.folder` for prebuilt LMDBs: dataset.json naming them, the training mean
     (computed from the images when no mean file was given) and its PNG, then check it as
     training will (datasets.load_dataset). BadInputError when the LMDBs do not fit."""
-    r = dataset.info["request"]
+    r = dataset.request
     val_images = r.get("prebuilt_val_images") or r["prebuilt_train_images"]
     val_labels = r.get("prebuilt_val_labels") or r["prebuilt_train_labels"]
     notes = [] if r.get("prebuilt_val_images") else [

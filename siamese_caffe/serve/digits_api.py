@@ -67,7 +67,7 @@ def dataset_status(dataset, queue_state=None):
     if queue_state == "running":
         return RUNNING
     if dataset.state == registry.D_RUNNING and queue_state is None and \
-            dataset.info.get("method") == "list":
+            dataset.method == "list":
         return ERROR       # its build was cut off by a server stop
     return _DATASET_WORDS.get(dataset.state, "?")
 
@@ -172,8 +172,8 @@ def dataset_dict(dataset, queue_state=None, verbose=True):
         document["directory"] = dataset.path
         manifest = dataset.manifest
         document.update({
-            "message": dataset.message, "method": dataset.info.get("method"),
-            "creation time": digits_time(dataset.info.get("created")),
+            "message": dataset.message, "method": dataset.method,
+            "creation time": digits_time(dataset.created),
             "train_pairs": (manifest.get("train") or {}).get("pairs"),
             "val_pairs": (manifest.get("val") or {}).get("pairs"),
             "positive_fraction": {phase: (manifest.get(phase) or {}).get("positive_fraction")
@@ -214,12 +214,12 @@ def model_item(job, reg, queue_state=None):
 
 def dataset_item(dataset, queue_state=None):
     word = dataset_status(dataset, queue_state)
-    started, finished = dataset.info.get("started"), dataset.info.get("finished")
+    started, finished = dataset.started, dataset.finished
     import time
     elapsed = ((finished or time.time()) - started) if started else 0.0
     return table_item("dataset", dataset.job_id, dataset.name, word,
-                      unix_time(dataset.info.get("created")), elapsed,
-                      1.0 if word == DONE else 0.0, dataset.info.get("group", ""))
+                      unix_time(dataset.created), elapsed,
+                      1.0 if word == DONE else 0.0, dataset.group)
 
 
 def last_losses(rows):

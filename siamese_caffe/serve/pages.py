@@ -255,10 +255,10 @@ def _dataset_row(dataset, service):
     item = digits_api.dataset_item(dataset, service.queue.state(dataset.job_id))
     return {"id": dataset.job_id, "name": dataset.name, "status": word,
             "css": digits_api.CSS.get(word, "default"),
-            "created": (dataset.info.get("created") or "")[:19].replace("T", " "),
+            "created": (dataset.created or "")[:19].replace("T", " "),
             "progress": item["progress"],
             "elapsed": _duration(item["elapsed"]), "message": dataset.message,
-            "method": dataset.info.get("method"), "running": digits_api.is_running(word)}
+            "method": dataset.method, "running": digits_api.is_running(word)}
 
 
 def _duration(seconds):

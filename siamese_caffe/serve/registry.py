@@ -99,6 +99,40 @@ class DatasetJob:
         """dataset.json of the built dataset ({} before)."""
         return read_json(os.path.join(self.folder, "dataset.json"))
 
+    @property
+    def created(self):
+        """Creation time, ISO 8601 text (local time)."""
+        return self.info.get("created")
+
+    @property
+    def started(self):
+        """When the build began (Unix seconds), or None."""
+        return self.info.get("started")
+
+    @property
+    def finished(self):
+        """When the build ended (Unix seconds), or None."""
+        return self.info.get("finished")
+
+    @property
+    def method(self):
+        """How the dataset is made: "list" (create-db from image lists) or "prebuilt"."""
+        return self.info.get("method")
+
+    @property
+    def group(self):
+        return self.info.get("group", "")
+
+    @property
+    def request(self):
+        """The form fields the dataset was asked for with (dict)."""
+        return self.info["request"]
+
+    def describe(self, name=None, notes=None):
+        """DIGITS' PUT /jobs/<id>: a new name and/or notes, saved."""
+        self.info.update({k: v for k, v in (("name", name), ("notes", notes)) if v is not None})
+        self.save()
+
     def set_state(self, state, message=None):
         now = time.time()
         self.info["state"] = state
@@ -160,7 +194,7 @@ class Registry:
                     found.append(DatasetJob.load(path))
                 except BadInputError:
                     continue
-        return sorted(found, key=lambda d: d.info.get("created") or "", reverse=True)
+        return sorted(found, key=lambda d: d.created or "", reverse=True)
 
     def model(self, job_id):
         """The model job `job_id`, or None."""

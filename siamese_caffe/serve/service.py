@@ -6,13 +6,12 @@ the registry of the jobs folder, the data roots and the job queue.
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
 
 import werkzeug.exceptions as http
 
 from ..errors import SiameseCaffeError
+from ..runtime import staging
 from ..train import jobs
 from . import creation, digits_api, jobqueue, registry
 
@@ -165,9 +164,7 @@ class JobService:
                 names = ", ".join(registry.model_name(m) for m in users)
                 raise http.Forbidden(f'Cannot delete "{job.name}" because {len(users)} '
                                      f'model(s) depend(s) on it: {names}')
-        trash = tempfile.mkdtemp(prefix=f".{job_id}.deleted-", dir=self.jobs_dir)
-        os.rename(job.path, os.path.join(trash, job_id))
-        shutil.rmtree(trash, ignore_errors=True)
+        staging.remove_folder(job.path)
 
     def rename(self, job_id, name=None, notes=None):
         """DIGITS' PUT /jobs/<id>: a new name and/or notes; the job's type word."""
@@ -178,10 +175,7 @@ class JobService:
             registry.write_model_sidecar(job, facts)
             return digits_api.MODEL_TYPE
         dataset = self.dataset_or_404(job_id)
-        for key, value in (("name", name), ("notes", notes)):
-            if value is not None:
-                dataset.info[key] = value
-        dataset.save()
+        dataset.describe(name=name, notes=notes)
         return digits_api.DATASET_TYPE
 
     def close(self):

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 
@@ -89,12 +88,6 @@ def _broken_copy(source, target):
                 f.write(head)
 
 
-def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "siamese_caffe.cli", *map(str, args)],
-                          cwd=cwd or serving.ROOT, env=serving.clean_env(), capture_output=True,
-                          text=True, timeout=300)
-
-
 def assert_vectors_equal(got, want):
     np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64),
                                rtol=1e-6, atol=1e-7)
@@ -103,11 +96,11 @@ def assert_vectors_equal(got, want):
 # --- DIGITS' routes and answers -------------------------------------------------------------
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/curl"), reason="needs /usr/bin/curl")
-def test_walkthrough_curl_returns_the_vectors_infer_many_writes(site, tmp_path):
+def test_walkthrough_curl_returns_the_vectors_infer_many_writes(site, tmp_path, cli_process):
     list_path = os.path.join(site.data, "list.txt")          # `0/4321.png 0` lines
     predictions = tmp_path / "predictions.csv"
-    done = cli("infer-many", list_path, "--job", os.path.join(site.jobs_dir, site.job_id),
-               "-o", predictions)
+    done = cli_process("infer-many", list_path, "--job", os.path.join(site.jobs_dir, site.job_id),
+                       "-o", predictions, env=serving.clean_env())
     assert done.returncode == 0, done.stderr
     written = json.loads((tmp_path / "predictions.json").read_text())["outputs"]
 
@@ -131,8 +124,9 @@ def test_walkthrough_curl_returns_the_vectors_infer_many_writes(site, tmp_path):
     assert served["failed"] == [] and len(served["distances"]) == len(written)
 
 
-def test_infer_one_on_a_pair_png_matches_infer(site):
-    done = cli("infer", "--job", os.path.join(site.jobs_dir, site.job_id), site.pair_png, "--json")
+def test_infer_one_on_a_pair_png_matches_infer(site, cli_process):
+    done = cli_process("infer", "--job", os.path.join(site.jobs_dir, site.job_id), site.pair_png,
+                       "--json", env=serving.clean_env())
     assert done.returncode == 0, done.stderr
     expected = json.loads(done.stdout)["results"][0]
     with open(site.pair_png, "rb") as f:
