@@ -478,6 +478,7 @@ EOF
 
 download_source_only() {
   mkdir -p "$download_only"
+  download_only=$(cd "$download_only" && pwd)   # apt-get source runs in it: no relative paths
   fetch_source "$download_only"
   verify_source
   rm -rf "$download_only/apt"
