@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # List the Debian packages the final image needs to run what the build stage made:
 # every shared library that the ELF files under the given folders load (ldd), mapped
-# to the package that owns it (dpkg -S). Libraries under /opt (Caffe itself, the
-# venv's wheels, NVIDIA's wheels) travel with their folders and are not listed.
+# to the package that owns it (dpkg -S). Libraries inside those folders or under /opt
+# (Caffe itself, the venv's wheels, NVIDIA's wheels) travel with them: not listed.
 #
 #   bash docker/runtime-packages.sh FOLDER... > runtime-packages.txt
 #
@@ -15,7 +15,7 @@ set -euo pipefail
 elf_files() {
   find "$@" -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u+x \) -print0 |
     while IFS= read -r -d '' f; do
-      [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && echo "$f"
+      if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then echo "$f"; fi
     done
 }
 
@@ -28,22 +28,37 @@ owner() {
   return 1
 }
 
-status=0
 libs=$(elf_files "$@" | while read -r f; do
-  LD_LIBRARY_PATH="" ldd "$f" 2>/dev/null | while read -r name arrow path _; do
-    if [ "$arrow" = "=>" ] && [ "$path" = "not" ]; then echo "MISSING $name (needed by $f)"
+  { LD_LIBRARY_PATH="" ldd "$f" 2>/dev/null || true; } | while read -r name arrow path _; do
+    if [ "$arrow" = "=>" ] && [ "$path" = "not" ]; then echo "MISSING $name"
     elif [ "$arrow" = "=>" ] && [ -n "$path" ]; then echo "$path"
     fi
   done
 done | sort -u)
 
-missing=$(grep '^MISSING ' <<<"$libs" || true)
-if [ -n "$missing" ]; then echo "runtime-packages.sh: $missing" >&2; status=1; fi
+# A wheel's vendored libraries (numpy.libs/, pillow.libs/) find each other only once
+# the extension module that needs them has loaded them; they are not missing.
+shipped=$(find "$@" -type f -printf '%f\n' | sort -u)
+missing=$(grep '^MISSING ' <<<"$libs" | while read -r _ name; do
+  grep -qxF "$name" <<<"$shipped" || echo "$name"
+done | tr '\n' ' ')
+[ -z "$missing" ] || { echo "runtime-packages.sh: not found: $missing" >&2; exit 1; }
 
+inside() {
+  # Whether library $1 lies in one of the scanned folders (it travels with them).
+  local real dir
+  real=$(readlink -f "$1")
+  for dir in "${folders[@]}"; do case "$real" in "$dir"/*) return 0 ;; esac; done
+  return 1
+}
+
+folders=()
+for dir in "$@"; do folders+=("$(readlink -f "$dir")"); done
+packages=() orphans=()
 for lib in $(grep -v '^MISSING ' <<<"$libs"); do
   case "$lib" in /opt/*) continue ;; esac
-  if ! owner "$lib"; then
-    echo "runtime-packages.sh: $lib belongs to no Debian package" >&2; status=1
-  fi
-done | sort -u
-exit $status
+  if inside "$lib"; then continue; fi
+  if package=$(owner "$lib"); then packages+=("$package"); else orphans+=("$lib"); fi
+done
+[ ${#orphans[@]} = 0 ] || { echo "runtime-packages.sh: in no Debian package: ${orphans[*]}" >&2; exit 1; }
+printf '%s\n' "${packages[@]}" | sort -u
