@@ -52,14 +52,15 @@ prepare_context() {
 }
 
 build() {
-  local flavor=$1 log=docs/images_build_$1.txt began ended args=()
+  # The full log goes to /tmp; docs/ keeps its steps, their seconds and the build's own lines.
+  local flavor=$1 log=/tmp/siamese-caffe-build-$1.log summary=docs/images_build_$1.txt began ended args=()
   args=(--network "$network" -f Dockerfile.cuda --target "$flavor" -t "$(tag_of "$flavor")"
         --build-arg "DEBIAN_MIRROR=$DEBIAN_MIRROR")
   if [ "$flavor" = cuda ]; then
     [ -z "${CUDA_ARCH:-}" ] || args+=(--build-arg "CUDA_ARCH=$CUDA_ARCH")
     [ -z "${CUDA_PTX:-}" ] || args+=(--build-arg "CUDA_PTX=$CUDA_PTX")
   fi
-  echo "images.sh: building $(tag_of "$flavor") (log: $log)"
+  echo "images.sh: building $(tag_of "$flavor") (log: $log, steps: $summary)"
   began=$(date +%s)
   {
     echo "$ DOCKER_BUILDKIT=1 nice -n $nice_level docker build --progress=plain ${args[*]} ."
@@ -67,6 +68,8 @@ build() {
   } > "$log" || { tail -n 30 "$log" >&2; die "docker build of $flavor failed (log: $log)"; }
   ended=$(date +%s)
   echo "build seconds: $((ended - began)) (wall; steps taken from the layer cache cost ~0)" >> "$log"
+  grep -E '^\$ |^#[0-9]+ (\[|DONE|CACHED|ERROR)|install_caffe\.sh:|^build seconds' "$log" |
+    grep -v '^#[0-9]* \[internal\]' > "$summary"
   echo "images.sh: built $(tag_of "$flavor") in $((ended - began)) s"
 }
 
