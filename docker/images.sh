@@ -15,6 +15,9 @@
 #   CHECK_UID             owner of that folder, the "calling user" (default: 1000)
 #   NICE                  niceness of builds and runs (default: 19)
 #   SKIP_BUILD=1          check the images as they are
+#   DOCKER                the docker command (default: docker). The builds need BuildKit:
+#                         the buildx plugin, or a docker CLI of 20.10 or older, whose
+#                         BuildKit is built in (DOCKER=/usr/bin/docker of Debian's docker.io)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,9 +36,22 @@ die() { echo "images.sh: error: $*" >&2; exit 1; }
 
 tag_of() { [ "$1" = cpu ] && echo siamese-caffe || echo siamese-caffe:cuda; }
 
+docker_cli=${DOCKER:-docker}
+docker() { command "$docker_cli" "$@"; }
+
 # ---- what the build needs -----------------------------------------------------------
+check_buildkit() {
+  # DOCKER_BUILDKIT=1 needs buildx from CLI 23 on; older CLIs carry BuildKit themselves.
+  local major
+  docker buildx version >/dev/null 2>&1 && return 0
+  major=$(docker version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)
+  [ -n "$major" ] && [ "$major" -le 20 ] && return 0
+  die "$docker_cli has no buildx: install the docker-buildx plugin, or set DOCKER to a docker CLI of 20.10 (e.g. DOCKER=/usr/bin/docker)"
+}
+
 prepare_context() {
-  command -v docker >/dev/null || die "docker is not installed"
+  command -v "$docker_cli" >/dev/null || die "$docker_cli is not installed"
+  check_buildkit
   docker info >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running?)"
   if [ ! -f "$dsc" ]; then
     bash scripts/install_caffe.sh --download-only caffe-src >/dev/null
