@@ -80,7 +80,7 @@ build() {
   began=$(date +%s)
   {
     echo "$ DOCKER_BUILDKIT=1 nice -n $nice_level docker build --progress=plain ${args[*]} ."
-    DOCKER_BUILDKIT=1 nice -n "$nice_level" docker build --progress=plain "${args[@]}" . 2>&1
+    DOCKER_BUILDKIT=1 nice -n "$nice_level" "$docker_cli" build --progress=plain "${args[@]}" . 2>&1
   } > "$log" || { tail -n 30 "$log" >&2; die "docker build of $flavor failed (log: $log)"; }
   ended=$(date +%s)
   echo "build seconds: $((ended - began)) (wall; steps taken from the layer cache cost ~0)" >> "$log"
@@ -104,7 +104,7 @@ check() {
   work=${WORK:-$(mktemp -d "/tmp/siamese-caffe-$flavor.XXXXXX")/work}
   rm -rf "$work" && mkdir -p "$work" && chown "$check_uid:$check_uid" "$work"
   cd "$(dirname "$work")"
-  local run=(nice -n "$nice_level" docker run --rm --network "$network" -v "$PWD/work:/work")
+  local run=(nice -n "$nice_level" "$docker_cli" run --rm --network "$network" -v "$PWD/work:/work")
 
   echo "# $image, checked $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, no GPU"
   echo "# the mounted folder is owned by uid $check_uid, the calling user here"
