@@ -92,15 +92,23 @@ build() {
 # ---- the checks -----------------------------------------------------------------------
 show() { printf '\n$ %s\n' "$*"; }
 
+failures=0
+
 run_logged() {
-  # Print the command as a user types it, then run it.
+  # Print the command as a user types it, then run it; a failure is counted and said.
   show "$@"
-  "$@" 2>&1
+  "$@" 2>&1 || fail "exit $? from: $*"
+}
+
+fail() {
+  echo "CHECK FAILED: $*"
+  failures=$((failures + 1))
 }
 
 check() {
   local flavor=$1 image work job_id began ended owner_bad
   image=$(tag_of "$flavor")
+  failures=0
   work=${WORK:-$(mktemp -d "/tmp/siamese-caffe-$flavor.XXXXXX")/work}
   rm -rf "$work" && mkdir -p "$work" && chown "$check_uid:$check_uid" "$work"
   cd "$(dirname "$work")"
@@ -116,10 +124,11 @@ check() {
 
   show "${run[@]}" "$image" demo
   began=$(date +%s%N)
-  "${run[@]}" "$image" demo 2>&1
+  "${run[@]}" "$image" demo 2>&1 || fail "exit $? from the demo"
   ended=$(date +%s%N)
   echo "demo wall seconds (docker run included): $(( (ended - began) / 1000000000 ))"
-  python3 - "$work/demo-output" <<'EOF'
+  [ -f "$work/demo-output/demo.json" ] || fail "the demo wrote no demo.json"
+  python3 - "$work/demo-output" <<'EOF' || true
 import json, os, sys
 d = json.load(open(os.path.join(sys.argv[1], "demo.json")))
 job = json.load(open(os.path.join(sys.argv[1], "jobs", os.path.basename(d["job"]), "job.json")))
@@ -134,7 +143,8 @@ EOF
   run_logged "${run[@]}" "$image" prepare-mnist mnist
   run_logged "${run[@]}" "$image" create-db siamesedb mnist/train.txt -c 6000 --val-list mnist/val.txt --seed 1
   run_logged "${run[@]}" "$image" train siamesedb --epochs 1 --seed 1
-  job_id=$(basename "$(ls -d "$work"/jobs/2* | tail -n 1)")
+  job_id=$(basename "$(ls -d "$work"/jobs/2* 2>/dev/null | tail -n 1)")
+  [ -n "$job_id" ] || fail "train made no job"
   run_logged "${run[@]}" "$image" infer --job "jobs/$job_id" \
       siamesedb/val_test_same_class_0.png siamesedb/val_test_different_class_0.png
   run_logged "${run[@]}" "$image" infer-many --job "jobs/$job_id" mnist/val.txt -o predictions.csv
@@ -152,12 +162,14 @@ EOF
       --data-root demo-output/mnist --port $port >/dev/null
   show "until curl -s localhost:$port/healthz; do sleep 1; done"
   for _ in $(seq 60); do curl -s "localhost:$port/healthz" && break; sleep 1; done
+  curl -s "localhost:$port/healthz" >/dev/null || fail "serve did not answer"
   echo
-  job_id=$(basename "$(ls -d "$work"/demo-output/jobs/2* | tail -n 1)")
+  job_id=$(basename "$(ls -d "$work"/demo-output/jobs/2* 2>/dev/null | tail -n 1)")
   show curl -s "localhost:$port/models/images/generic/infer_one.json" -XPOST -F "job_id=$job_id" \
       -F image_file=@work/demo-output/siamesedb/val_test_same_class_0.png
   curl -s "localhost:$port/models/images/generic/infer_one.json" -XPOST -F "job_id=$job_id" \
-      -F image_file=@work/demo-output/siamesedb/val_test_same_class_0.png
+      -F image_file=@work/demo-output/siamesedb/val_test_same_class_0.png | tee infer_one.json
+  grep -q '"distance"' infer_one.json || fail "serve's infer_one gave no distance"
   echo
   show curl -s "localhost:$port/models/$job_id.json" "| head -c 300"
   curl -s "localhost:$port/models/$job_id.json" | head -c 300
@@ -170,12 +182,16 @@ EOF
   find work -printf '%U:%G\n' | sort | uniq -c
   owner_bad=$(find work ! -uid "$check_uid" | wc -l)
   echo "files not owned by uid $check_uid: $owner_bad"
-  [ "$owner_bad" = 0 ] || echo "CHECK FAILED: files owned by someone else"
+  [ "$owner_bad" = 0 ] || fail "files owned by someone else"
 
   echo
   echo "# --gpus all on a host without the NVIDIA Container Toolkit: Docker refuses, before the image runs"
-  run_logged "${run[@]}" --gpus all "$image" doctor || true
+  show "${run[@]}" --gpus all "$image" doctor
+  "${run[@]}" --gpus all "$image" doctor 2>&1 || true
   cd "$root"
+  echo
+  echo "checks failed: $failures"
+  [ "$failures" = 0 ]
 }
 
 [ "${SKIP_BUILD:-0}" = 1 ] || prepare_context
@@ -186,5 +202,5 @@ done
 for flavor in "${flavors[@]}"; do
   echo "images.sh: checking $(tag_of "$flavor") (transcript: docs/images_$flavor.txt)"
   check "$flavor" > "docs/images_$flavor.txt" 2>&1 || die "checks of $flavor failed (docs/images_$flavor.txt)"
-  grep -E '^demo\.json:|^files not owned|CHECK FAILED' "docs/images_$flavor.txt" || true
+  grep -E '^demo\.json:|^files not owned|^checks failed' "docs/images_$flavor.txt" || true
 done
