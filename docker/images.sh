@@ -14,6 +14,7 @@
 #   WORK                  the folder mounted at /work (default: a new one under /tmp)
 #   CHECK_UID             owner of that folder, the "calling user" (default: 1000)
 #   NICE                  niceness of builds and runs (default: 19)
+#   PORT                  the port serve is checked on (default: 5055)
 #   SKIP_BUILD=1          check the images as they are
 #   DOCKER                the docker command (default: docker). The builds need BuildKit:
 #                         the buildx plugin, or a docker CLI of 20.10 or older, whose
@@ -29,7 +30,7 @@ flavors=("$@")
 network=${DOCKER_NETWORK:-host}
 nice_level=${NICE:-19}
 check_uid=${CHECK_UID:-1000}
-port=5055
+port=${PORT:-5055}
 dsc=caffe-src/caffe_1.0.0+git20180821.99bd997-8.dsc
 
 die() { echo "images.sh: error: $*" >&2; exit 1; }
