@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 CAFFE_FLAGS ?=
 
-.PHONY: all venv caffe browser test screenshots demo doctor bench clean
+.PHONY: all venv caffe browser test screenshots demo doctor bench clean images
 
 all: caffe
 
@@ -58,6 +58,13 @@ screenshots: caffe browser
 # infer-many, clusters, evaluate; ends by printing where the report is (demo-output/).
 demo: caffe
 	$(VENV)/bin/siamese-caffe demo
+
+# Both Docker images (Dockerfile.cuda, targets cpu and cuda), built and then checked as
+# a user runs them (doctor, demo, the README's steps on a mounted folder, serve asked
+# from the host); transcripts in docs/images_*.txt. Not part of `make test`: the CUDA
+# build takes about an hour on 2 cores (CUDA_ARCH=90 CUDA_PTX=90 make images: less).
+images:
+	bash docker/images.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

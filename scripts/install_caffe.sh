@@ -166,12 +166,24 @@ cmake_flags() {
   fi
 }
 
+patch_files() {
+  # Our patches in the order they apply: patches/*.patch for every build, then
+  # patches/gpu/*.patch (code inside #ifndef CPU_ONLY only) for --gpu builds, so
+  # a CPU build and its cache entry do not change when a GPU-only patch does.
+  local p
+  for p in "$patch_dir"/*.patch; do [ -e "$p" ] && echo "$p"; done
+  if [ "$gpu" = 1 ]; then
+    for p in "$patch_dir"/gpu/*.patch; do [ -e "$p" ] && echo "$p"; done
+  fi
+  return 0
+}
+
 cache_key() {
   {
     echo "$CAFFE_DEBIAN_VERSION $ORIG_SHA256 $DEBIAN_SHA256 $python_tag"
     [ "$blas" != mkl ] || echo "mkl $MKL_VERSION $MKL_WHEEL_SHA256 $MKL_INCLUDE_WHEEL_SHA256"
     cmake_flags
-    for p in "$patch_dir"/*.patch; do [ -e "$p" ] && { basename "$p"; cat "$p"; }; done
+    for p in $(patch_files); do basename "$p"; cat "$p"; done
   } | sha256sum | cut -c1-12
 }
 
@@ -287,9 +299,8 @@ unpack_and_patch() {
   # Unpack with Debian's patches applied (dpkg-source), then apply ours in order.
   local src=$1 p
   dpkg-source --no-check -x "$dsc_file" "$src" >&2 || die "dpkg-source could not unpack $dsc_file"
-  for p in "$patch_dir"/*.patch; do
-    [ -e "$p" ] || continue
-    say "applying $(basename "$p")"
+  for p in $(patch_files); do
+    say "applying ${p#"$patch_dir"/}"
     patch -d "$src" -p1 --forward --batch --quiet < "$p" >&2 || die "patch $(basename "$p") does not apply"
   done
 }
@@ -525,7 +536,7 @@ write_build_info() {
   cat > "$root/BUILD_INFO.json" <<EOF
 {
   "source": "$CAFFE_SOURCE_PACKAGE $CAFFE_DEBIAN_VERSION",
-  "patches": [$(for p in "$patch_dir"/*.patch; do [ -e "$p" ] && printf '"%s",' "$(basename "$p")"; done | sed 's/,$//')],
+  "patches": [$(for p in $(patch_files); do printf '"%s",' "${p#"$patch_dir"/}"; done | sed 's/,$//')],
   "flavor": "$flavor",
   "blas": "$blas",
   "python": "$python_tag",
@@ -538,6 +549,7 @@ EOF
 
 download_source_only() {
   mkdir -p "$download_only"
+  download_only=$(cd "$download_only" && pwd)   # apt-get source runs in it: no relative paths
   fetch_source "$download_only"
   verify_source
   rm -rf "$download_only/apt"

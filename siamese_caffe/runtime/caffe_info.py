@@ -67,6 +67,76 @@ def visible_gpus():
     return [line.strip() for line in out.splitlines() if line.startswith("GPU")]
 
 
+def in_container():
+    """Whether this process runs in a Docker/Podman container."""
+    return os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv")
+
+
+def _cuda_version(number):
+    """CUDA's version integer (13000) as text ('13.0')."""
+    return f"{number // 1000}.{number % 1000 // 10}"
+
+
+def explain_gpu_access(runtime, driver, init_error, devices, container):
+    """Whether Caffe can compute on a GPU here, and if not, why, in one line.
+
+    runtime: the CUDA runtime version libcaffe loaded (13000), None for a CPU_ONLY
+    build; driver: the version the driver supports (cuDriverGetVersion), None when
+    libcuda.so.1 cannot be loaded; init_error: cuInit's error name, None on success;
+    devices: the GPUs the driver counts. Returns (usable, text).
+    """
+    if runtime is None:
+        driver_text = "no NVIDIA driver" if driver is None else f"driver for CUDA {_cuda_version(driver)}"
+        return False, f"no: this Caffe is a CPU_ONLY build ({driver_text}, {devices} GPU(s))"
+    if driver is None:
+        if container:
+            return False, ("no: no NVIDIA driver in this container (libcuda.so.1): run it with "
+                           "--gpus all, which needs the NVIDIA Container Toolkit on the host")
+        return False, "no: no NVIDIA driver on this machine (libcuda.so.1 not found)"
+    seen = f"driver for CUDA {_cuda_version(driver)}"
+    if driver // 1000 < runtime // 1000:
+        return False, (f"no: the {seen} is older than this Caffe's CUDA runtime "
+                       f"{_cuda_version(runtime)}: update the host's NVIDIA driver "
+                       f"(CUDA {runtime // 1000} needs a driver of its major version)")
+    if init_error is not None:
+        hint = " (no GPU passed in: --gpus all?)" if init_error == "CUDA_ERROR_NO_DEVICE" else ""
+        return False, f"no: {seen}, but cuInit failed with {init_error}{hint}"
+    if devices == 0:
+        return False, f"no: {seen}, but it sees no GPU"
+    return True, (f"yes: {devices} GPU(s), {seen}, CUDA runtime {_cuda_version(runtime)}")
+
+
+def gpu_access(libs):
+    """explain_gpu_access for this process (after `import caffe`; libs: mapped_libraries())."""
+    import ctypes
+
+    runtime = driver = init_error = None
+    devices = 0
+    cudart = [lib for lib in libs if os.path.basename(lib).startswith("libcudart")]
+    if cudart:
+        version = ctypes.c_int(0)
+        if ctypes.CDLL(cudart[0]).cudaRuntimeGetVersion(ctypes.byref(version)) == 0:
+            runtime = version.value
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        cuda = None
+    if cuda is not None:
+        version = ctypes.c_int(0)
+        if cuda.cuDriverGetVersion(ctypes.byref(version)) == 0:
+            driver = version.value
+        error = cuda.cuInit(0)
+        if error != 0:
+            name = ctypes.c_char_p()
+            cuda.cuGetErrorName(error, ctypes.byref(name))
+            init_error = name.value.decode() if name.value else f"error {error}"
+        else:
+            count = ctypes.c_int(0)
+            cuda.cuDeviceGetCount(ctypes.byref(count))
+            devices = count.value
+    return explain_gpu_access(runtime, driver, init_error, devices, in_container())[1]
+
+
 def collect():
     """Everything doctor reports, as a JSON-ready dict. Raises CaffeNotFoundError."""
     import numpy
@@ -86,6 +156,7 @@ def collect():
         "blas": describe_caffe_blas(caffe, libs),
         "cpu_threads": os.environ.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0))),
         "gpus": visible_gpus(),
+        "gpu_access": gpu_access(libs),
         "python": sys.version.split()[0],
         "numpy": numpy.__version__,
         "protobuf": protobuf.__version__,
@@ -100,7 +171,7 @@ def format_report(facts):
     rows = [("Caffe", f"{facts['caffe_version']} from {facts['caffe_module']}"),
             ("source", facts["source"]), ("build", facts["build"]), ("BLAS", facts["blas"]),
             ("CPU threads", f"{facts['cpu_threads']} (OMP_NUM_THREADS, default: all cores)"),
-            ("GPU", gpus), ("Python", facts["python"]), ("NumPy", facts["numpy"]),
+            ("GPU", gpus), ("GPU usable", facts["gpu_access"]), ("Python", facts["python"]), ("NumPy", facts["numpy"]),
             ("protobuf", facts["protobuf"]), ("OpenCV", facts["opencv"]),
             ("ContrastiveLoss layer", "yes" if facts["contrastive_loss"] else "MISSING")]
     return "\n".join(f"{name + ':':<24}{value}" for name, value in rows)
