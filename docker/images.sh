@@ -157,9 +157,9 @@ EOF
 
   echo
   echo "# serve in the container, asked from the host (the container shares the host's network)"
-  show "${run[@]}" -d --name "siamese-serve-$flavor" "$image" serve --jobs demo-output/jobs --data-root demo-output/mnist --port $port
+  show "${run[@]}" -d --name "siamese-serve-$flavor" "$image" serve --jobs-dir demo-output/jobs --data-root demo-output/mnist --port $port
   docker rm -f "siamese-serve-$flavor" >/dev/null 2>&1 || true
-  "${run[@]}" -d --name "siamese-serve-$flavor" "$image" serve --jobs demo-output/jobs \
+  "${run[@]}" -d --name "siamese-serve-$flavor" "$image" serve --jobs-dir demo-output/jobs \
       --data-root demo-output/mnist --port $port >/dev/null
   show "until curl -s localhost:$port/healthz; do sleep 1; done"
   for _ in $(seq 60); do curl -s "localhost:$port/healthz" && break; sleep 1; done

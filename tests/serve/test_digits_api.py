@@ -33,7 +33,7 @@ def test_model_status_words(status, pid, queued, word):
 
 class FakeDataset:
     def __init__(self, state, method="list"):
-        self.state, self.info = state, {"method": method}
+        self.state, self.method = state, method
 
 
 @pytest.mark.parametrize("state, queued, word", [
