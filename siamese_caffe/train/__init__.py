@@ -1,1 +1,2 @@
-"""train"""
+"""Stage 3, training: job folders (jobs, jobfiles), the user's choices (settings), making a
+job (jobsetup), the training loop (training), train_log.csv (trainlog) and loss.png (lossplot)."""
