@@ -69,15 +69,28 @@ class MemoryRequest(flask.Request):
         return io.BytesIO()
 
 
+def _make_jobs_dir(jobs_dir):
+    """The jobs folder, made when it does not exist yet (its parent must)."""
+    if os.path.isdir(jobs_dir):
+        return
+    if os.path.lexists(jobs_dir):
+        raise BadInputError("not a folder", where=jobs_dir)
+    parent = os.path.dirname(os.path.abspath(jobs_dir))
+    if not os.path.isdir(parent):
+        raise BadInputError(f"cannot make the jobs folder: {parent} does not exist",
+                            where=jobs_dir)
+    os.mkdir(jobs_dir)
+
+
 def create_app(jobs_dir, data_roots=(), cache=None, max_upload_bytes=None, guard=None,
                queue=None, default_gpu="auto"):
-    """The Flask app. jobs_dir: folder of job folders (BadInputError when missing).
+    """The Flask app. jobs_dir: folder of job folders (made when missing, as DIGITS made its
+    jobs folder; BadInputError when it is a file or its parent folder is missing).
     data_roots: folders server paths may point into. cache: a netcache.NetCache
     (default: CPU). max_upload_bytes: the largest request body (413 above).
     guard: a security.Guard (default: loopback, no token). queue: a jobqueue.JobQueue.
     The app's job service (queue and all) is app.extensions["siamese_service"]."""
-    if not os.path.isdir(jobs_dir):
-        raise BadInputError("not a folder", where=jobs_dir)
+    _make_jobs_dir(jobs_dir)
     app = flask.Flask(__name__)
     app.request_class = MemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes or DEFAULT_MAX_UPLOAD_MB << 20

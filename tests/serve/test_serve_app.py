@@ -402,7 +402,9 @@ def test_bad_startup_options_are_one_line_and_status_2(site, tmp_path, capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        cases = [(["--jobs", str(tmp_path / "none")], "none: not a folder"),
+        (tmp_path / "a-file").write_text("not a folder")
+        cases = [(["--jobs", str(tmp_path / "a-file")], "a-file: not a folder"),
+                 (["--jobs", str(tmp_path / "no" / "jobs")], "does not exist"),
                  (["--jobs", site.jobs_dir, "--data-root", str(tmp_path / "gone")],
                   "gone: not a folder"),
                  (["--jobs", site.jobs_dir, "--port", str(port)], f"127.0.0.1:{port}"),
@@ -412,3 +414,11 @@ def test_bad_startup_options_are_one_line_and_status_2(site, tmp_path, capsys):
             lines = capsys.readouterr().err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("siamese-caffe serve: error: ")
             assert message in lines[0], lines[0]
+
+
+def test_a_new_jobs_folder_is_made_as_digits_made_its_own(tmp_path):
+    from siamese_caffe.serve import app
+
+    jobs_dir = tmp_path / "jobs"
+    app.create_app(str(jobs_dir))
+    assert jobs_dir.is_dir() and list(jobs_dir.iterdir()) == []
