@@ -123,15 +123,23 @@ def job_fields():
     return form
 
 
+def one_image_request(state, form, files):
+    """What an infer_one request names: (job, snapshot, image source, its name for errors,
+    the resize made or None), the image fitted to the job's size unless dont_resize."""
+    job = inputs.find_job(state.jobs_dir, form)
+    source, where = inputs.image_source(state.roots, form, files)
+    snapshot = inputs.pick_snapshot(job, form)
+    source, resized = inputs.fit_image(source, where, job.image_shape,
+                                       _flag(form.get("dont_resize")))
+    return job, snapshot, source, where, resized
+
+
 def _add_routes(app, state):
     @app.post(INFER_ONE)
     def infer_one():
-        form, files = job_fields(), flask.request.files
-        job = inputs.find_job(state.jobs_dir, form)
-        source, where = inputs.image_source(state.roots, form, files)
-        snapshot = inputs.pick_snapshot(job, form)
-        source, resized = inputs.fit_image(source, where, job.image_shape,
-                                           _flag(form.get("dont_resize")))
+        form = job_fields()
+        job, snapshot, source, where, resized = one_image_request(state, form,
+                                                                  flask.request.files)
         answer = infer_one_answer(state.cache.get(job, snapshot), source, where,
                                   _flag(form.get("show_visualizations")))
         if resized:

@@ -187,28 +187,26 @@ def add_job_routes(app, service):
         return flask.redirect(f"/{kind}/{job_id}")
 
 
-def _abort(service):
-    def abort(job_id):
+def _job_action(action, done_text):
+    """A view for POST/DELETE .../<job_id>/...: run `action(job_id)` (the service raises the
+    HTTP error when it refuses), answer DIGITS' plain-text sentence."""
+    def view(job_id):
         username()
-        service.abort(job_id)
-        return flask.Response("Job aborted.", 200, mimetype="text/plain")
-    return abort
+        action(job_id)
+        return flask.Response(done_text, 200, mimetype="text/plain")
+    return view
+
+
+def _abort(service):
+    return _job_action(service.abort, "Job aborted.")
 
 
 def _resume(service):
-    def resume(job_id):
-        username()
-        service.resume(job_id)
-        return flask.Response("Job resumed.", 200, mimetype="text/plain")
-    return resume
+    return _job_action(service.resume, "Job resumed.")
 
 
 def _delete(service):
-    def delete(job_id):
-        username()
-        service.delete(job_id)
-        return flask.Response("Job deleted.", 200, mimetype="text/plain")
-    return delete
+    return _job_action(service.delete, "Job deleted.")
 
 
 def _many(action, done_word):

@@ -164,13 +164,10 @@ def add_pages(app, service, state):
 
     @app.post("/models/images/generic/infer_one")
     def test_one():
-        from .app import infer_one_answer, job_fields, _flag
-        form, files = job_fields(), flask.request.files
-        job = inputs.find_job(state.jobs_dir, form)
-        source, where = inputs.image_source(state.roots, form, files)
-        snapshot = inputs.pick_snapshot(job, form)
-        source, resized = inputs.fit_image(source, where, job.image_shape,
-                                           _flag(form.get("dont_resize")))
+        from .app import infer_one_answer, job_fields, one_image_request, _flag
+        form = job_fields()
+        job, snapshot, source, where, resized = one_image_request(state, form,
+                                                                  flask.request.files)
         try:
             raw = source.getvalue() if hasattr(source, "getvalue") else _read(source)
         except OSError as err:

@@ -387,7 +387,7 @@ def _resume_point(job):
 
 def _check_can_run(job, resume):
     pid = job.pid
-    if job.status == RUNNING and pid and pid != os.getpid() and _alive(pid):
+    if job.status == RUNNING and pid and pid != os.getpid() and atomic_files.pid_alive(pid):
         raise BadInputError(f"is being trained by process {pid}", where=job.path)
     if not resume and job.status != jobs.CREATED:
         raise BadInputError(f"has already been trained (status {job.status}); "
@@ -395,16 +395,6 @@ def _check_can_run(job, resume):
     if resume and job.status == DONE:
         raise BadInputError(f"is already trained to its last iteration "
                             f"({job.max_iter})", where=job.path)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _finish(job, status, message):
