@@ -162,9 +162,13 @@ def test_walkthrough_in_the_browser(browser, site, tmp_path):
     wait(driver, lambda d: by_id(d, "eta").text, "time left")
     shoot(driver, "model-training.png")
 
-    # Abort (snapshot and stop), then Resume: the chart goes on from there
+    # Abort (snapshot and stop), then Resume: the chart goes on from there; the buttons offer
+    # only what the server would do (no Resume or Delete while it runs, no Abort once stopped)
+    assert not by_id(driver, "resume").is_enabled() and not by_id(driver, "delete").is_enabled()
     by_id(driver, "abort").click()
     wait(driver, status_is("Aborted"), "Aborted")
+    wait(driver, lambda d: by_id(d, "resume").is_enabled() and not by_id(d, "abort").is_enabled(),
+         "Resume offered, Abort not, once stopped")
     stopped = wait(driver, lambda d: points(d)[0] and points(d), "the chart after the reload")
     assert by_id(driver, "snapshots").find_elements("tag name", "li")
     by_id(driver, "resume").click()

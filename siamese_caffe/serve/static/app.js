@@ -16,6 +16,17 @@ var SiameseCaffe = (function () {
     return m ? m + "m " + String(sec).padStart(2, "0") + "s" : sec + "s";
   }
 
+  /* The model page's buttons, as the server would answer them: Abort while the job waits or
+     runs, Resume when it stopped short of its end, Delete when it neither waits nor runs. */
+  function setActions(word) {
+    var moving = word === "Waiting" || word === "Running";
+    var enable = {abort: moving, resume: !moving && word !== "Done", delete: !moving};
+    Object.keys(enable).forEach(function (id) {
+      var button = document.getElementById(id);
+      if (button) { button.disabled = !enable[id]; }
+    });
+  }
+
   function setStatus(el, word) {
     el.textContent = word;
     el.className = "status " + ({Initialized: "warning", Waiting: "warning", Running: "info",
@@ -164,6 +175,7 @@ var SiameseCaffe = (function () {
         text("eta", p.status === "Running" && p.eta_s !== null ? duration(p.eta_s) : "");
         text("elapsed", duration(p.elapsed_s));
         setStatus(document.getElementById("status"), p.status);
+        setActions(p.status);
         var message = document.getElementById("message");
         message.hidden = !p.message;
         message.textContent = p.message || "";
