@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Pair LMDBs in this project's format, and k-NN accuracy from `caffe test` logs, with
 NumPy and the `lmdb` package only (no pycaffe): for a GPU host where only the bundled
-`caffe` tool runs (scripts/gpu_bench.sh). Datum and BlobProto are written with the
-protobuf wire format by hand (the fields of caffe.proto named below).
+`caffe` tool runs (scripts/gpu_bench.sh). Records are written by the package's own
+datum_codec and LmdbWriter, which need neither pycaffe nor protobuf.
 
   make DIGITS.npz OUT --pairs N --val-pairs M --seed S
       DIGITS.npz: images uint8 [K, 28, 28] and labels int [K] (from `export`).
@@ -23,52 +23,17 @@ import argparse
 import json
 import os
 import re
-import struct
 import sys
 
 import numpy as np
 
-KEY = "{:08d}"
+# the package's own record codec and LMDB writer: NumPy and lmdb only, no pycaffe or protobuf
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from siamese_caffe.data import datum_codec  # noqa: E402
+from siamese_caffe.data.lmdb_writer import LmdbWriter, estimate_map_size  # noqa: E402
 
-
-def _varint(value):
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field_varint(number, value):
-    return _varint(number << 3) + _varint(value)
-
-
-def _field_bytes(number, data):
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def datum_image(chw):
-    """caffe.Datum: channels (1), height (2), width (3), data (4) of a uint8 [C, H, W]."""
-    c, h, w = chw.shape
-    return (_field_varint(1, c) + _field_varint(2, h) + _field_varint(3, w)
-            + _field_bytes(4, chw.astype(np.uint8).tobytes()))
-
-
-def datum_label(value):
-    """caffe.Datum with channels = height = width = 1 and float_data (6) = [value]."""
-    return (_field_varint(1, 1) + _field_varint(2, 1) + _field_varint(3, 1)
-            + _varint(6 << 3 | 5) + struct.pack("<f", value))
-
-
-def blobproto(mean):
-    """caffe.BlobProto: num (1) = 1, channels (2), height (3), width (4), data (5, packed)."""
-    c, h, w = mean.shape
-    return (_field_varint(1, 1) + _field_varint(2, c) + _field_varint(3, h)
-            + _field_varint(4, w) + _field_bytes(5, mean.astype("<f4").tobytes()))
+KEY = b"%08d"
+BATCH = 10000   # records per LMDB transaction
 
 
 def draw_pairs(labels, count, rng):
@@ -89,13 +54,23 @@ def draw_pairs(labels, count, rng):
     return first, second, same
 
 
-def write_db(path, records, map_size):
-    import lmdb
-    env = lmdb.open(path, map_size=map_size, subdir=True, lock=True)
-    with env.begin(write=True) as txn:
-        for i, value in enumerate(records):
-            txn.put(KEY.format(i).encode(), value)
-    env.close()
+def write_db(path, values, value_length):
+    """A new LMDB at `path` holding `values` (bytes-like, in order) under keys 00000000, ..."""
+    with LmdbWriter(path, estimate_map_size(len(values), value_length, 8)) as out:
+        for start in range(0, len(values), BATCH):
+            out.append([(KEY % i, values[i])
+                        for i in range(start, min(start + BATCH, len(values)))])
+
+
+def write_pairs(folder, name, images, first, second, labels):
+    """`name`_images: the pair Datums of (images[first], images[second]) as create-db writes
+    them; `name`_labels: label Datums with float_data [labels[k]]."""
+    records = datum_codec.pair_datum_records(images, first, second)
+    length, flat = records.shape[1], memoryview(records.reshape(-1))   # rows without copies
+    write_db(os.path.join(folder, name + "_images"),
+             [flat[k * length:(k + 1) * length] for k in range(len(records))], length)
+    label_records = [datum_codec.label_datum(float(v)) for v in labels]
+    write_db(os.path.join(folder, name + "_labels"), label_records, len(label_records[0]))
 
 
 def make(digits, out, pairs, val_pairs, seed):
@@ -105,36 +80,25 @@ def make(digits, out, pairs, val_pairs, seed):
     images, labels = data["images"][order], data["labels"].astype(np.int64)[order]
     split = int(0.8 * len(images))
     os.makedirs(out, exist_ok=True)
-    blank = np.zeros(images.shape[1:], np.uint8)
     summary = {}
     mean = None
     for name, count in (("train", pairs), ("val", val_pairs)):
         first, second, same = draw_pairs(labels[:split], count, rng)
-        stack = np.stack([images[first], images[second],
-                          np.broadcast_to(blank, (count,) + blank.shape)], axis=1)
-        if name == "train":
-            mean = stack.mean(axis=0, dtype=np.float64)
-        size = count * (stack[0].nbytes + 64) * 2 + (64 << 20)
-        write_db(os.path.join(out, name + "_images"), (datum_image(p) for p in stack), size)
-        write_db(os.path.join(out, name + "_labels"),
-                 (datum_label(1.0 if s else 0.0) for s in same), count * 128 + (16 << 20))
+        if name == "train":     # the pairs' mean, red channel 0
+            mean = np.zeros((3,) + images.shape[1:])
+            mean[0], mean[1] = images[first].mean(axis=0), images[second].mean(axis=0)
+        write_pairs(out, name, images, first, second, same.astype(np.float64))
         summary[name] = {"pairs": count, "positive": int(same.sum())}
     with open(os.path.join(out, "train_mean.binaryproto"), "wb") as f:
-        f.write(blobproto(mean))
+        f.write(datum_codec.blobproto_bytes(mean))
     for name, rows in (("knn_ref", np.arange(split)), ("knn_query", np.arange(split, len(images)))):
-        stack = np.stack([images[rows], images[rows],
-                          np.broadcast_to(blank, (len(rows),) + blank.shape)], axis=1)
-        write_db(os.path.join(out, name + "_images"), (datum_image(p) for p in stack),
-                 len(rows) * 4096 + (16 << 20))
-        write_db(os.path.join(out, name + "_labels"),
-                 (datum_label(float(labels[r])) for r in rows), len(rows) * 128 + (16 << 20))
+        write_pairs(out, name, images, rows, rows, labels[rows])
         np.save(os.path.join(out, name + "_classes.npy"), labels[rows])
         summary[name] = int(len(rows))
     print(json.dumps(summary))
 
 
 def export(out):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     from siamese_caffe.data import image_sources
     digits = image_sources.builtin_mnist()
     np.savez_compressed(out, images=digits.images, labels=digits.labels)

@@ -60,7 +60,7 @@ prepare_context() {
   # a TLS-intercepting proxy's CA on the way to PyPI (docker/ca-certificates/README)
   cp /usr/local/share/ca-certificates/*.crt docker/ca-certificates/ 2>/dev/null || true
   if [ -z "${DEBIAN_MIRROR:-}" ]; then
-    DEBIAN_MIRROR=$(bash -c "source <(sed -n '/^system_debian_mirror()/,/^}/p' scripts/install_caffe.sh); system_debian_mirror")
+    DEBIAN_MIRROR=$(source scripts/apt_mirrors.sh; system_debian_mirror)
   fi
   if ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
     docker pull debian:bookworm-slim ||

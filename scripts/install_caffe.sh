@@ -239,22 +239,14 @@ ensure_apt_packages() {
 }
 
 # ---- the source ----------------------------------------------------------------
-system_debian_mirror() {
-  # The first non-security Debian mirror named in this machine's apt sources.
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] || continue
-    sed -e 's/#.*//' "$f" | awk '
-      /^[ \t]*deb(-src)?[ \t]/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; break } }
-      /^[ \t]*URIs:/ { for (i = 2; i <= NF; i++) print $i }'
-  done | grep -v -i security | grep -E '/debian/?$' | head -n 1
-}
-
 fetch_source() {
   # Download the pinned source package into $1 through a private apt configuration
   # (its own sources, lists and cache): the system's apt setup is left alone.
   local dest=$1 apt_dir=$1/apt url
-  url=${mirror:-$(system_debian_mirror)}
+  # the first Debian mirror of this machine's apt sources (read only when no --mirror is
+  # given; a build from --dsc, as in Dockerfile.cuda, never comes here)
+  # shellcheck source=apt_mirrors.sh
+  url=${mirror:-$(source "$here/apt_mirrors.sh"; system_debian_mirror)}
   [ -n "$url" ] || die "no Debian mirror found in this machine's apt sources; pass --mirror URL or --dsc FILE"
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d"
   cat > "$apt_dir/sources.list.d/caffe-src.sources" <<EOF

@@ -51,19 +51,11 @@ command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get 
 command -v docker >/dev/null || die "docker is not installed"
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running?)"
 
-apt_mirrors() {
-  # Every mirror URL in this machine's apt sources (one-line and deb822 formats).
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] || continue
-    sed -e 's/#.*//' "$f" | awk '
-      /^[ \t]*deb(-src)?[ \t]/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; break } }
-      /^[ \t]*URIs:/ { for (i = 2; i <= NF; i++) print $i }'
-  done
-}
+# shellcheck source=apt_mirrors.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_mirrors.sh"
 
 if [ -z "$mirror" ]; then
-  mirror=$(apt_mirrors | grep -v -i security | grep -E '/debian/?$' | head -n 1 || true)
+  mirror=$(system_debian_mirror || true)
   [ -n "$mirror" ] || die "no Debian mirror in this machine's apt sources; pass --mirror URL"
 fi
 mirror=${mirror%/}

@@ -9,11 +9,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 import project_paths
+import waiting
 from siamese_caffe.data import create_db, image_sources
 from siamese_caffe.train import jobfiles, jobs
 
@@ -259,14 +259,11 @@ def start_create_db(target):
 
 
 def wait_for_lmdb(parent, name, process, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert process.poll() is None, process.communicate()
-        for folder in staging_folders(parent, name):
-            if f".tmp-{process.pid}-" in folder and os.path.exists(os.path.join(parent, folder, "train_images", "data.mdb")):
-                return
-        time.sleep(0.05)
-    raise AssertionError("create-db did not start writing")
+    def writing():
+        return any(f".tmp-{process.pid}-" in folder and
+                   os.path.exists(os.path.join(parent, folder, "train_images", "data.mdb"))
+                   for folder in staging_folders(parent, name))
+    waiting.until(writing, "create-db to start writing", timeout, process=process)
 
 
 def test_killed_create_db_is_cleaned_by_the_next_run_and_sigterm_is_ctrl_c(tmp_path, cli_process):
@@ -303,22 +300,25 @@ def test_training_killed_while_snapshotting_loses_nothing(small_pair_db, tmp_pat
                               small_pair_db, "--epochs", "3", "--snapshot-interval", "0.1",
                               *FAST, "--jobs-dir", str(jobs_dir)], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    folder, recorded_one = None, False
+    def job_folder():
+        names = os.listdir(jobs_dir) if jobs_dir.exists() else []
+        ready = [n for n in names if not n.startswith(".")]
+        return jobs_dir / ready[0] if ready else None
+
+    def or_stopped(condition):           # a run that ends early leaves the checks below
+        return lambda: child.poll() is not None or condition()
+
+    folder = None
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and child.poll() is None:
-            if folder is None:
-                names = os.listdir(jobs_dir) if jobs_dir.exists() else []
-                ready = [n for n in names if not n.startswith(".")]
-                folder = jobs_dir / ready[0] if ready else None
-            elif not recorded_one:              # wait for a first complete snapshot
-                try:
-                    recorded_one = bool(jobs.Job.load(str(folder)).snapshot_records)
-                except Exception:
-                    pass
-            elif any(n.startswith(".snapshot.tmp-") for n in os.listdir(folder)):
-                child.send_signal(signal.SIGKILL)         # Caffe is writing a snapshot
-                break
+        waiting.until(or_stopped(job_folder), "the job folder", interval=0)
+        folder = job_folder()
+        waiting.until(or_stopped(lambda: jobs.Job.load(str(folder)).snapshot_records),
+                      "a first complete snapshot", interval=0)
+        waiting.until(or_stopped(lambda: any(n.startswith(".snapshot.tmp-")
+                                             for n in os.listdir(folder))),
+                      "Caffe writing a snapshot", interval=0)
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)         # Caffe is writing a snapshot
     finally:
         child.kill()
         child.communicate()

@@ -19,6 +19,7 @@ On the demo's 30,000 + 1,000 pairs the walk takes about a second.
 """
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -100,6 +101,7 @@ def _walk_images(path, shape, pb2):
     """Keys of the image DB, every value checked to be a raw pair Datum of `shape`."""
     keys = []
     datum = pb2.Datum()
+    shape, size = tuple(shape), math.prod(shape)
     with _open_as_caffe(path) as env, env.begin(buffers=True) as txn:
         for key, value in txn.cursor():
             try:
@@ -107,7 +109,7 @@ def _walk_images(path, shape, pb2):
             except Exception:
                 raise _Bad(path, f"damaged: record {bytes(key)!r} is not a Caffe Datum")
             have = (datum.channels, datum.height, datum.width)
-            if datum.encoded or have != tuple(shape) or len(datum.data) != _count(shape):
+            if datum.encoded or have != shape or len(datum.data) != size:
                 raise _Bad(path, f"damaged: record {bytes(key)!r} is not a raw "
                                  f"{'x'.join(map(str, shape))} pair Datum")
             keys.append(bytes(key))
@@ -147,13 +149,6 @@ def _open_as_caffe(path):
     except lmdb.Error as err:
         raise _Bad(path, f"Caffe cannot open it ({_lmdb_text(err)}); Caffe needs to "
                          "create lock.mdb there, so the folder must be writable") from None
-
-
-def _count(shape):
-    total = 1
-    for d in shape:
-        total *= int(d)
-    return total
 
 
 def _lmdb_text(err):

@@ -59,8 +59,7 @@ def read_binaryproto(path):
                             where=path) from None
     except Exception as err:  # protobuf's DecodeError
         raise BadInputError(f"not a BlobProto mean file ({err})", where=path) from None
-    dims = tuple(int(d) for d in blob.shape.dim) if blob.HasField("shape") else (
-        blob.num, blob.channels, blob.height, blob.width)
+    dims = prototxt.blob_shape(blob)
     if len(dims) == 3:
         dims = (1,) + dims
     values = np.asarray(blob.data, np.float32)

@@ -4,9 +4,9 @@
 `caffe_pb2.SolverParameter` with protobuf's own text parser; a syntax error
 becomes one `BadInputError` naming ``file:line``. `write_text` writes a message
 back as text (optionally under a comment header) through a temporary file, so a
-reader never sees half a file.
+reader never sees half a file. `blob_shape` reads a BlobProto's dimensions, whichever
+of the two ways Caffe wrote them.
 """
-
 
 from google.protobuf import text_format
 
@@ -68,3 +68,11 @@ def write_text(path, message, header=None):
     if header:
         body = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + body
     atomic_files.write_text(path, body)
+
+
+def blob_shape(blob):
+    """The dimensions of a caffe_pb2.BlobProto as a tuple of int: its `shape`, else the
+    legacy (num, channels, height, width)."""
+    if blob.HasField("shape"):
+        return tuple(int(d) for d in blob.shape.dim)
+    return tuple(int(d) for d in (blob.num, blob.channels, blob.height, blob.width))

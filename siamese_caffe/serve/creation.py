@@ -15,7 +15,7 @@ import tempfile
 
 from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import atomic_files, prototxt, staging
-from ..data import create_db, datasets, image_list, mean_files
+from ..data import create_db, datasets, image_list, mean_files, pair_pictures
 from ..train import jobsetup
 from . import registry
 
@@ -202,7 +202,6 @@ def register_prebuilt(dataset):
         else:
             mean = _lmdb_mean(r["prebuilt_train_images"])
         mean_files.write_binaryproto(os.path.join(work, mean_name), mean)
-        from ..data import pair_pictures
         pair_pictures.save_picture(os.path.join(work, "train_mean.png"),
                                    pair_pictures.pair_to_picture(mean))
         manifest["train"].update(mean_file=mean_name, mean_png="train_mean.png")

@@ -22,6 +22,7 @@ data.datasets.
 """
 
 import hashlib
+import math
 import os
 
 from ..errors import BadInputError
@@ -164,9 +165,9 @@ def _check_weights(job, snapshot):
             raise BadInputError(f"damaged: layer '{name}' has {len(layer.blobs)} blobs, the "
                                 f"network {len(blob_shapes)}", where=path)
         for blob, dims in zip(layer.blobs, blob_shapes):
-            have = _blob_dims(blob)
+            have = prototxt.blob_shape(blob)
             count = len(blob.data) or len(blob.double_data)
-            if have != tuple(dims) or count != _product(dims):
+            if have != tuple(dims) or count != math.prod(dims):
                 raise BadInputError(f"damaged: layer '{name}' holds {count} values of shape "
                                     f"{_dims_text(have)}, the network needs "
                                     f"{_dims_text(dims)}", where=path)
@@ -187,8 +188,8 @@ def _check_solverstate(snapshot):
         raise BadInputError(f"damaged: it is the state after {state.iter} iterations, not "
                             f"{snapshot.iteration}", where=path)
     for blob in state.history:
-        dims = _blob_dims(blob)
-        if (len(blob.data) or len(blob.double_data)) != _product(dims):
+        dims = prototxt.blob_shape(blob)
+        if (len(blob.data) or len(blob.double_data)) != math.prod(dims):
             raise BadInputError("damaged: a history blob holds fewer values than its shape",
                                 where=path)
 
@@ -217,20 +218,6 @@ def _probe(items, prototxt_path, weights_path):
                              "NetParameter file"))
         raise netprobe.CaffeRejectedError(
             err.reason, where=weights_path if about_weights else prototxt_path) from None
-
-
-def _blob_dims(blob):
-    if blob.HasField("shape"):
-        return tuple(int(d) for d in blob.shape.dim)
-    legacy = (blob.num, blob.channels, blob.height, blob.width)
-    return tuple(int(d) for d in legacy)
-
-
-def _product(dims):
-    total = 1
-    for d in dims:
-        total *= int(d)
-    return total
 
 
 def _dims_text(dims):

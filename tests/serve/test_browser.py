@@ -9,11 +9,11 @@ missing this test fails, it never skips.
 """
 
 import os
-import time
 
 import pytest
 
 import serving
+import waiting
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WAIT_S = 240
@@ -53,17 +53,9 @@ def site(tmp_path_factory):
 
 
 def wait(driver, condition, what, timeout=WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            found = condition(driver)
-        except Exception:   # noqa: BLE001 - the page may be reloading
-            found = None
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}; page: {driver.current_url}\n"
-                         f"{driver.find_element('tag name', 'body').text[:2000]}")
+    return waiting.until(lambda: condition(driver), what, timeout, interval=0.25,
+                         explain=lambda: f"page: {driver.current_url}\n"
+                                         f"{driver.find_element('tag name', 'body').text[:2000]}")
 
 
 def by_id(driver, element_id):

@@ -2,8 +2,8 @@
 
 import sys
 import threading
-import time
 
+import waiting
 from siamese_caffe.serve import jobqueue
 
 
@@ -13,12 +13,7 @@ def sleeper(key, lane, seconds, done):
 
 
 def wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+    waiting.until(predicate, "the queue", timeout)
 
 
 def test_one_task_per_lane_and_lanes_side_by_side():

@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from siamese_caffe.train import jobs, trainlog, training
 from siamese_caffe.data import mean_files
 
 import netvariants
+import waiting
 
 ROOT = project_paths.ROOT
 FAST = ["--batch-size", "32", "--seed", "3", "--gpu", "cpu", "--lr-policy", "fixed",
@@ -32,9 +32,7 @@ def train_cli(*args, jobs_dir):
 
 def wait_for_snapshot(jobs_dir, iteration, process, timeout=240):
     """The job folder once its job.json records a snapshot at `iteration` or later."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert process.poll() is None, process.communicate()
+    def recorded():
         for name in os.listdir(jobs_dir) if os.path.isdir(jobs_dir) else []:
             try:
                 with open(os.path.join(jobs_dir, name, "job.json")) as f:
@@ -43,8 +41,9 @@ def wait_for_snapshot(jobs_dir, iteration, process, timeout=240):
                 continue
             if snaps and snaps[-1]["iteration"] >= iteration:
                 return os.path.join(jobs_dir, name)
-        time.sleep(0.05)
-    raise AssertionError(f"no snapshot at iteration {iteration} within {timeout} s")
+        return None
+    return waiting.until(recorded, f"a snapshot at iteration {iteration}", timeout,
+                         process=process)
 
 
 def test_killed_and_interrupted_runs_resume_to_the_same_end(small_pair_db, tmp_path):
