@@ -338,3 +338,36 @@ def test_training_killed_while_snapshotting_loses_nothing(small_pair_db, tmp_pat
     job = jobs.Job.load(str(folder))
     assert job.status == jobs.DONE and job.snapshots()[-1].iteration == job.max_iter
     assert not [n for n in os.listdir(folder) if ".tmp-" in n]       # nothing left behind
+
+
+# pycaffe imports caffe_pb2 under a bare `except:`; this child sends itself SIGTERM right
+# there, as the server's Abort can when it lands while a training child starts up
+SIGTERM_INSIDE_PYCAFFE_IMPORT = """
+import os, signal, sys
+
+class SigtermAtCaffePb2:
+    sent = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "caffe.proto.caffe_pb2" and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+sys.meta_path.insert(0, SigtermAtCaffePb2())
+from siamese_caffe import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_while_caffe_is_imported_still_stops_training(small_pair_db, tmp_path):
+    jobs_dir = tmp_path / "jobs"
+    ran = subprocess.run([sys.executable, "-c", SIGTERM_INSIDE_PYCAFFE_IMPORT, "train",
+                          small_pair_db, "--epochs", "3", *FAST, "--jobs-dir", str(jobs_dir)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 130, ran.stderr
+    assert "Failed to include caffe_pb2" not in ran.stdout + ran.stderr
+    assert ran.stderr.strip().splitlines()[-1] == "siamese-caffe train: interrupted by SIGTERM"
+    trained = [jobs.Job.load(str(jobs_dir / name)) for name in os.listdir(jobs_dir)
+               if not name.startswith(".")] if jobs_dir.exists() else []
+    assert [job.status for job in trained if job.status == jobs.DONE] == []

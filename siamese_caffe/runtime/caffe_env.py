@@ -14,6 +14,7 @@ import os
 import sys
 
 from ..errors import CaffeNotFoundError
+from . import interrupts
 
 FIX = ("build it with `make caffe` (or `bash scripts/install_caffe.sh --python "
        f"{sys.executable}`), then run inside the project's .venv")
@@ -52,6 +53,11 @@ def import_caffe():
     # A --blas mkl build: MKL's threads from GNU OpenMP, the runtime Caffe's own loops use
     # (mkl_rt would otherwise look for Intel's libiomp5); no effect on other BLAS builds.
     os.environ.setdefault("MKL_THREADING_LAYER", "GNU")
+    with interrupts.held():     # pycaffe's bare `except:` would swallow a Ctrl-C or SIGTERM
+        return _import_caffe()
+
+
+def _import_caffe():
     try:
         return importlib.import_module("caffe")
     except ImportError as first_error:

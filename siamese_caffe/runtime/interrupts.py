@@ -9,6 +9,12 @@ installed and the request is never set.
 `sigterm_as_interrupt()` (installed by the command line for every command) makes
 SIGTERM raise KeyboardInterrupt like Ctrl-C, so `finally` blocks run — a staging
 folder is removed, a temporary file deleted — instead of the process vanishing.
+
+`held()` keeps both signals from acting inside library code that would swallow
+the KeyboardInterrupt: pycaffe's modules import caffe_pb2 under a bare `except:`,
+so a SIGTERM landing there was printed as "Failed to include caffe_pb2" and lost
+(the server's Abort then let the job train to the end). Inside the block a signal
+is only noted; it is raised again, to whatever handler was there, when it ends.
 """
 
 import contextlib
@@ -42,6 +48,26 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def held():
+    """Within the block SIGINT and SIGTERM are noted, not acted on; they act when it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted = []
+
+    def note(signum, frame):
+        noted.append(signum)
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(noted):
+            signal.raise_signal(signum)
 
 
 @contextlib.contextmanager
