@@ -340,34 +340,68 @@ def test_training_killed_while_snapshotting_loses_nothing(small_pair_db, tmp_pat
     assert not [n for n in os.listdir(folder) if ".tmp-" in n]       # nothing left behind
 
 
-# pycaffe imports caffe_pb2 under a bare `except:`; this child sends itself SIGTERM right
-# there, as the server's Abort can when it lands while a training child starts up
-SIGTERM_INSIDE_PYCAFFE_IMPORT = """
+
+# A child running the command line that sends itself SIGTERM at one chosen moment (the
+# server's Abort or a `kill` can land anywhere); {hook} is code that arranges the moment.
+SIGTERM_CHILD = """
 import os, signal, sys
 
-class SigtermAtCaffePb2:
+def sigterm():
+    os.kill(os.getpid(), signal.SIGTERM)
+
+{hook}
+from siamese_caffe import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+# pycaffe imports caffe_pb2 under a bare `except:`, which swallowed the KeyboardInterrupt
+AT_CAFFE_PB2_IMPORT = """
+class AtCaffePb2:
     sent = False
 
     def find_spec(self, name, path=None, target=None):
         if name == "caffe.proto.caffe_pb2" and not self.sent:
             self.sent = True
-            os.kill(os.getpid(), signal.SIGTERM)
+            sigterm()
         return None
 
-sys.meta_path.insert(0, SigtermAtCaffePb2())
-from siamese_caffe import cli
-sys.exit(cli.main(sys.argv[1:]))
+sys.meta_path.insert(0, AtCaffePb2())
 """
+
+# a bar half built by tqdm's constructor printed a traceback from its destructor
+AT_PROGRESS_BAR = """
+import tqdm.std
+built = tqdm.std.tqdm.__init__
+
+def init(self, *args, **kwargs):
+    tqdm.std.tqdm.__init__ = built
+    sigterm()
+    built(self, *args, **kwargs)
+
+tqdm.std.tqdm.__init__ = init
+"""
+
+
+def run_with_sigterm(hook, *argv):
+    return subprocess.run([sys.executable, "-c", SIGTERM_CHILD.format(hook=hook), *argv],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_sigterm_while_caffe_is_imported_still_stops_training(small_pair_db, tmp_path):
     jobs_dir = tmp_path / "jobs"
-    ran = subprocess.run([sys.executable, "-c", SIGTERM_INSIDE_PYCAFFE_IMPORT, "train",
-                          small_pair_db, "--epochs", "3", *FAST, "--jobs-dir", str(jobs_dir)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    ran = run_with_sigterm(AT_CAFFE_PB2_IMPORT, "train", small_pair_db, "--epochs", "3",
+                           *FAST, "--jobs-dir", str(jobs_dir))
     assert ran.returncode == 130, ran.stderr
     assert "Failed to include caffe_pb2" not in ran.stdout + ran.stderr
     assert ran.stderr.strip().splitlines()[-1] == "siamese-caffe train: interrupted by SIGTERM"
     trained = [jobs.Job.load(str(jobs_dir / name)) for name in os.listdir(jobs_dir)
                if not name.startswith(".")] if jobs_dir.exists() else []
     assert [job.status for job in trained if job.status == jobs.DONE] == []
+
+
+def test_sigterm_while_a_progress_bar_is_made_is_one_line(tmp_path):
+    ran = run_with_sigterm(AT_PROGRESS_BAR, "create-db", str(tmp_path / "siamesedb"),
+                           "-c", "50", "--val-count", "20")
+    assert ran.returncode == 130, ran.stderr
+    assert ran.stderr.strip().splitlines() == ["siamese-caffe create-db: interrupted by SIGTERM"]
+    assert os.listdir(tmp_path) == []

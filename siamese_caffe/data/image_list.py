@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BadInputError
+from ..runtime.progress import bar as progress_bar
 from . import image_io
 
 UNLABELLED = -1              # the label of an image whose list line has none
@@ -127,7 +128,6 @@ def load_images(paths, wheres, progress=False, workers=None):
     `workers` processes (default: one per CPU), in chunks, errors reported in list
     order. progress: show a tqdm bar on stderr.
     """
-    from tqdm import tqdm
 
     first, _ = load_gray(paths[0], wheres[0])
     images = np.empty((len(paths),) + first.shape, np.uint8)
@@ -137,7 +137,7 @@ def load_images(paths, wheres, progress=False, workers=None):
     workers = workers or os.cpu_count() or 1
     converted = []
     with _chunk_mapper(workers if len(paths) >= PARALLEL_MIN_IMAGES else 1) as mapper, \
-            tqdm(total=len(paths), desc="decoding images", unit="image",
+            progress_bar(total=len(paths), desc="decoding images", unit="image",
                  disable=not progress) as bar:
         for start, (block, colour) in zip(starts, mapper(_decode_chunk, chunks)):
             images[start:start + len(block)] = block

@@ -6,6 +6,7 @@ its label together. Records are built a batch at a time as one (B, L) uint8
 array (datum_codec) and appended in one transaction per database per batch.
 """
 
+from ..runtime.progress import bar as progress_bar
 from . import datum_codec
 from .lmdb_writer import LmdbWriter, estimate_map_size
 
@@ -29,8 +30,6 @@ def write_pair_dbs(image_db, label_db, images, left, right, same, batch_records=
     """
     import hashlib
 
-    from tqdm import tqdm
-
     count, digits = len(left), key_digits(len(left))
     parts = [hashlib.sha256() for _ in range(3)]     # keys, image values, label values
     record_length = datum_codec.pair_datum_length(*images.shape[1:])
@@ -38,7 +37,7 @@ def write_pair_dbs(image_db, label_db, images, left, right, same, batch_records=
     label_map = estimate_map_size(count, len(datum_codec.SAME_CLASS), digits)
     with LmdbWriter(image_db, image_map) as images_out, \
             LmdbWriter(label_db, label_map) as labels_out, \
-            tqdm(total=count, desc=desc, unit="pair", disable=not progress) as bar:
+            progress_bar(total=count, desc=desc, unit="pair", disable=not progress) as bar:
         for start in range(0, count, batch_records):
             stop = min(start + batch_records, count)
             keys = [b"%0*d" % (digits, i) for i in range(start, stop)]

@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from ..runtime import staging
+from ..runtime.progress import bar as progress_bar
 from . import image_io, pairs
 
 INDEX_DIGITS = 5   # as DIGITS' MNIST download: 00000.png ...
@@ -46,12 +47,11 @@ def prepare_mnist(output_dir, train_set, val_set=None, *, val_fraction=0.1, seed
 
 def _write_part(folder, part, image_set, progress):
     """PNG files and `<part>.txt` for one ImageSet; its summary entry."""
-    from tqdm import tqdm
 
     lines = []
     for label in np.unique(image_set.labels):
         os.makedirs(os.path.join(folder, part, str(label)))
-    for index in tqdm(range(len(image_set)), desc=part, unit="image", disable=not progress):
+    for index in progress_bar(range(len(image_set)), desc=part, unit="image", disable=not progress):
         label = int(image_set.labels[index])
         relative = f"{part}/{label}/{index:0{INDEX_DIGITS}d}.png"
         image_io.write_png(os.path.join(folder, relative), image_set.images[index])

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from ..runtime import atomic_files
+from ..runtime.progress import bar as progress_bar
 from ..data import image_list
 from ..data.image_list import UNLABELLED
 from . import embedding
@@ -83,7 +84,6 @@ def infer_list(embedder, entries, strict=False, warn=None, progress=False):
     Returns Predictions. warn: callable(str) told about each skipped image.
     progress: show a tqdm bar on stderr.
     """
-    from tqdm import tqdm
 
     warn = warn or (lambda message: None)
     kept, flags, pairs, lefts, rights, skipped = [], [], [], [], [], []
@@ -95,7 +95,7 @@ def infer_list(embedder, entries, strict=False, warn=None, progress=False):
             rights.append(right)
             pairs.clear()
 
-    for entry in tqdm(entries, desc="infer-many", unit="image", disable=not progress):
+    for entry in progress_bar(entries, desc="infer-many", unit="image", disable=not progress):
         try:
             pair, grayscale = embedder.read(entry.resolved)
         except BadInputError as err:

@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from ..errors import BadInputError, OutputError, SiameseCaffeError
-from ..runtime import atomic_files, caffe_env, caffe_log, devices, interrupts, prototxt
+from ..runtime import atomic_files, caffe_env, caffe_log, devices, interrupts, progress, prototxt
 from ..data import datasets
 from ..net import solver
 from . import jobfiles, jobs, lossplot, trainlog
@@ -152,12 +152,10 @@ class TrainingLoop:
 
     def run(self):
         """Train to max_iter or until stopped; returns (status, message)."""
-        from tqdm import tqdm
-
         plan = self.plan
         if self.solver.iter == 0 and not self._validate():
             return self._diverged(0, "validation loss")
-        with tqdm(total=plan.max_iter, initial=self.solver.iter, unit="it", file=self.stream,
+        with progress.bar(total=plan.max_iter, initial=self.solver.iter, unit="it", file=self.stream,
                   disable=not self.progress, desc=self.job.job_id, dynamic_ncols=True) as bar:
             self.bar = bar
             while self.solver.iter < plan.max_iter:
