@@ -18,6 +18,15 @@ DSC_SHA256=c492f4893fc1ba1fb514b2d9b4763bc78dc93571ea24adc6e604eccbb93cdd64
 ORIG_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
 DEBIAN_SHA256=07cf073227494a6b07234e40cb5df91db566616593eef9baafdc4d06ad159f21
 
+# --blas openblas-native (the CPU default): Debian's OpenBLAS source, compiled for this
+# machine's CPU (its widest kernel set; a DYNAMIC_ARCH OpenBLAS takes $OPENBLAS_CORETYPE).
+OPENBLAS_SOURCE_PACKAGE=openblas
+OPENBLAS_DEBIAN_VERSION=0.3.21+ds-4
+OPENBLAS_SOURCE_SUITE=bookworm
+OPENBLAS_DSC_SHA256=2faed37b360c6d2a31e82032f8278d29bbec19d99425de2ce501614dff4e5880
+OPENBLAS_ORIG_SHA256=bbec5cca61c8033b2d57aaecde205d709323a0b35a5f193290081dbb3826848a
+OPENBLAS_DEBIAN_SHA256=cb8ded6f29379c6a720ce3e7b62f9884419c7d3ba66e49184a3c09272af2065b
+
 # --blas mkl: Intel MKL from PyPI (mkl, mkl-include), unpacked into the cache.
 MKL_VERSION=2025.3.0
 MKL_WHEEL_SHA256=7b81f5d2e034637b187ca58666878c4e8889988a78e39e0b6ee92e846568f660
@@ -31,7 +40,7 @@ patch_dir="$project_root/patches"
 gpu=0
 cudnn=0
 cudnn_root=""
-blas=openblas-openmp
+blas=""                          # default: openblas-native for CPU builds (see below)
 python_bin=python3
 cache_dir="${SIAMESE_CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/siamese-caffe}"
 dsc_file=""
@@ -70,7 +79,13 @@ options:
   --without-python      build neither pycaffe nor the Python layer: libcaffe and the caffe
                         tool only, not linked to libpython (for bundle_caffe_tool.sh)
   --blas NAME           BLAS library (README "Performance" has the measurements):
-                          openblas-openmp   OpenBLAS, OpenMP build (default; "open" = this)
+                          openblas-native   OpenBLAS $OPENBLAS_DEBIAN_VERSION (Debian's source)
+                                            compiled for this CPU: AVX-512 kernels where it
+                                            has them, else AVX2; OpenMP (the default of CPU
+                                            builds on x86-64 with AVX2; the build and its
+                                            cache entry then run only on such CPUs)
+                          openblas-openmp   Debian's OpenBLAS, OpenMP build, kernels picked
+                                            at run time (default of --gpu builds; "open")
                           openblas-pthread  OpenBLAS, pthreads build (Debian's default
                                             OpenBLAS; Caffe's own loops then stay serial)
                           mkl               Intel MKL $MKL_VERSION from PyPI (mkl, mkl-include)
@@ -122,10 +137,49 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+native_openblas_target() {
+  # The OpenBLAS TARGET for this CPU's flags: SKYLAKEX (AVX-512 F/CD/BW/DQ/VL), HASWELL
+  # (AVX2 + FMA), or nothing (no x86-64 CPU with AVX2).
+  local flags
+  [ "$(uname -m)" = x86_64 ] || return 0
+  flags=" $(grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+  if has_flags "$flags" avx512f avx512cd avx512bw avx512dq avx512vl; then echo SKYLAKEX
+  elif has_flags "$flags" avx2 fma; then echo HASWELL
+  fi
+}
+
+openblas_make_flags() {
+  # Single and double precision BLAS and CBLAS only (what Caffe calls), OpenMP threads,
+  # no CPU-core binding (a shared machine), one kernel set: TARGET, without DYNAMIC_ARCH.
+  # Its own name (libopenblas_siamese.so.0): the system's libblas.so.3, which OpenCV
+  # loads, needs all of Debian's libopenblas.so.0 beside it in the same process.
+  echo "TARGET=$openblas_target DYNAMIC_ARCH=0 USE_OPENMP=1 NUM_THREADS=64 NO_AFFINITY=1"
+  echo "NO_LAPACK=1 NO_LAPACKE=1 NOFORTRAN=1 BUILD_SINGLE=1 BUILD_DOUBLE=1"
+  echo "LIBNAMESUFFIX=siamese"
+}
+
+has_flags() {
+  local all=$1 flag
+  shift
+  for flag in "$@"; do [[ "$all" == *" $flag "* ]] || return 1; done
+}
+
+openblas_target=$(native_openblas_target)
+if [ -z "$blas" ]; then
+  if [ "$gpu" = 0 ] && [ -n "$openblas_target" ]; then blas=openblas-native; else blas=openblas-openmp; fi
+fi
 case "$blas" in
   open) blas=openblas-openmp ;;
+  openblas-native)
+    [ -n "$openblas_target" ] ||
+      die "--blas openblas-native needs an x86-64 CPU with AVX2 and FMA; use --blas openblas-openmp" ;;
   openblas-openmp|openblas-pthread|mkl|blis|atlas) ;;
-  *) die "--blas must be openblas-openmp, openblas-pthread, mkl, blis or atlas, not '$blas'" ;;
+  *) die "--blas must be openblas-native, openblas-openmp, openblas-pthread, mkl, blis or atlas, not '$blas'" ;;
+esac
+# the CPU flags a build's libraries need (BUILD_INFO.json; caffe_env checks them)
+case "$openblas_target" in
+  SKYLAKEX) native_cpu_flags="avx512f avx512cd avx512bw avx512dq avx512vl" ;;
+  *) native_cpu_flags="avx2 fma" ;;
 esac
 command -v "$python_bin" >/dev/null 2>&1 || die "--python: '$python_bin' is not an executable"
 python_bin=$(command -v "$python_bin")
@@ -145,6 +199,7 @@ blas_cmake_flags() {
     openblas-openmp|openblas-pthread)
       echo "-DBLAS=open -DOpenBLAS_INCLUDE_DIR=$inc/$blas -DOpenBLAS_LIB=$lib/$blas/libopenblas.so" ;;
     blis) echo "-DBLAS=open -DOpenBLAS_INCLUDE_DIR=$inc/blis-openmp -DOpenBLAS_LIB=$lib/blis-openmp/libblis.so" ;;
+    openblas-native) echo "-DBLAS=open" ;;   # its folder: build_native_openblas
     mkl) echo "-DBLAS=mkl -DMKL_USE_SINGLE_DYNAMIC_LIBRARY=ON" ;;   # MKL_ROOT: fetch_mkl
     atlas) echo "-DBLAS=atlas" ;;
   esac
@@ -182,6 +237,8 @@ cache_key() {
   {
     echo "$CAFFE_DEBIAN_VERSION $ORIG_SHA256 $DEBIAN_SHA256 $python_tag"
     [ "$blas" != mkl ] || echo "mkl $MKL_VERSION $MKL_WHEEL_SHA256 $MKL_INCLUDE_WHEEL_SHA256"
+    [ "$blas" != openblas-native ] ||
+      echo "openblas $OPENBLAS_DEBIAN_VERSION $OPENBLAS_ORIG_SHA256 $openblas_target $(openblas_make_flags)"
     cmake_flags
     for p in $(patch_files); do basename "$p"; cat "$p"; done
   } | sha256sum | cut -c1-12
@@ -239,33 +296,39 @@ ensure_apt_packages() {
 }
 
 # ---- the source ----------------------------------------------------------------
-fetch_source() {
-  # Download the pinned source package into $1 through a private apt configuration
-  # (its own sources, lists and cache): the system's apt setup is left alone.
-  local dest=$1 apt_dir=$1/apt url
+fetch_debian_source() {
+  # fetch_debian_source DEST PACKAGE VERSION SUITE: download a pinned source package into
+  # DEST through a private apt configuration (its own sources, lists and cache), so the
+  # system's apt setup is left alone.
+  local dest=$1 package=$2 version=$3 suite=$4 apt_dir=$1/apt url
   # the first Debian mirror of this machine's apt sources (read only when no --mirror is
   # given; a build from --dsc, as in Dockerfile.cuda, never comes here)
   # shellcheck source=apt_mirrors.sh
   url=${mirror:-$(source "$here/apt_mirrors.sh"; system_debian_mirror)}
   [ -n "$url" ] || die "no Debian mirror found in this machine's apt sources; pass --mirror URL or --dsc FILE"
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d"
-  cat > "$apt_dir/sources.list.d/caffe-src.sources" <<EOF
+  cat > "$apt_dir/sources.list.d/$package-src.sources" <<EOF
 Types: deb-src
 URIs: $url
-Suites: $CAFFE_SOURCE_SUITE
+Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   local opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
               -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir"
               -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
-  say "fetching $CAFFE_SOURCE_PACKAGE $CAFFE_DEBIAN_VERSION from $url ($CAFFE_SOURCE_SUITE)"
+  say "fetching $package $version from $url ($suite)"
   apt-get "${opts[@]}" update -qq >&2 ||
-    die "apt-get update for $url $CAFFE_SOURCE_SUITE failed (offline? suite retired? try --mirror or --dsc)"
-  (cd "$dest" && apt-get "${opts[@]}" source --download-only -qq \
-      "$CAFFE_SOURCE_PACKAGE=$CAFFE_DEBIAN_VERSION" >&2) ||
-    die "could not download $CAFFE_SOURCE_PACKAGE=$CAFFE_DEBIAN_VERSION from $url"
-  dsc_file="$dest/${CAFFE_SOURCE_PACKAGE}_${CAFFE_DEBIAN_VERSION}.dsc"
+    die "apt-get update for $url $suite failed (offline? suite retired? try --mirror or --dsc)"
+  (cd "$dest" && apt-get "${opts[@]}" source --download-only -qq "$package=$version" >&2) ||
+    die "could not download $package=$version from $url"
+  rm -rf "$apt_dir"
+}
+
+fetch_source() {
+  # The pinned Caffe source package into $1; sets dsc_file.
+  fetch_debian_source "$1" "$CAFFE_SOURCE_PACKAGE" "$CAFFE_DEBIAN_VERSION" "$CAFFE_SOURCE_SUITE"
+  dsc_file="$1/${CAFFE_SOURCE_PACKAGE}_${CAFFE_DEBIAN_VERSION}.dsc"
 }
 
 check_sha256() {
@@ -273,7 +336,7 @@ check_sha256() {
   [ -f "$1" ] || die "missing source file $1"
   local got
   got=$(sha256sum "$1" | cut -d' ' -f1)
-  [ "$got" = "$2" ] || die "$1: sha256 $got is not the pinned $2 (not $CAFFE_SOURCE_PACKAGE $CAFFE_DEBIAN_VERSION?)"
+  [ "$got" = "$2" ] || die "$1: sha256 $got is not the pinned $2 (not the version this script builds?)"
 }
 
 verify_source() {
@@ -320,6 +383,33 @@ for part in ("lib", "include"):
         shutil.copytree(src, os.path.join(tmp, "root", part), dirs_exist_ok=True, symlinks=True)
 EOF
   ln -sfn libmkl_rt.so.2 "$tmp/root/lib/libmkl_rt.so"
+  touch "$tmp/root/.complete"
+  rm -rf "$root"
+  mv "$tmp/root" "$root"
+  rm -rf "$tmp"
+  echo "$root"
+}
+
+# ---- OpenBLAS for this CPU (--blas openblas-native) ---------------------------------
+build_native_openblas() {
+  # Build the pinned OpenBLAS source for $openblas_target into
+  # $cache_dir/openblas-<version>-<target>-openmp-<flags> (include/, lib/); prints it.
+  local root tmp dsc flags
+  root="$cache_dir/openblas-$OPENBLAS_DEBIAN_VERSION-$openblas_target-openmp-$(openblas_make_flags | sha256sum | cut -c1-8)"
+  if [ -f "$root/.complete" ]; then echo "$root"; return; fi
+  tmp=$(mktemp -d "$cache_dir/.openblas-XXXXXX")
+  fetch_debian_source "$tmp" "$OPENBLAS_SOURCE_PACKAGE" "$OPENBLAS_DEBIAN_VERSION" "$OPENBLAS_SOURCE_SUITE"
+  dsc="$tmp/${OPENBLAS_SOURCE_PACKAGE}_${OPENBLAS_DEBIAN_VERSION}.dsc"
+  check_sha256 "$dsc" "$OPENBLAS_DSC_SHA256"
+  check_sha256 "$tmp/${OPENBLAS_SOURCE_PACKAGE}_${OPENBLAS_DEBIAN_VERSION%-*}.orig.tar.xz" "$OPENBLAS_ORIG_SHA256"
+  check_sha256 "$tmp/${OPENBLAS_SOURCE_PACKAGE}_${OPENBLAS_DEBIAN_VERSION}.debian.tar.xz" "$OPENBLAS_DEBIAN_SHA256"
+  dpkg-source --no-check -x "$dsc" "$tmp/src" >&2 || die "dpkg-source could not unpack $dsc"
+  read -r -a flags <<< "$(openblas_make_flags | tr '\n' ' ')"
+  say "compiling OpenBLAS $OPENBLAS_DEBIAN_VERSION for this CPU ($openblas_target; log: $tmp/openblas.log)"
+  { make -C "$tmp/src" -j "$jobs" "${flags[@]}" libs shared &&
+    make -C "$tmp/src" "${flags[@]}" PREFIX="$tmp/root" install; } >"$tmp/openblas.log" 2>&1 ||
+    { tail -n 30 "$tmp/openblas.log" >&2; die "the OpenBLAS build failed (log: $tmp/openblas.log)"; }
+  cp "$tmp/openblas.log" "$tmp/root/build.log"
   touch "$tmp/root/.complete"
   rm -rf "$root"
   mv "$tmp/root" "$root"
@@ -450,6 +540,12 @@ configure_and_build() {
   mapfile -t extra < <(python_cmake_flags)
   if [ "$gpu" = 1 ]; then mapfile -t -O "${#extra[@]}" extra < <(cuda_cmake_flags); fi
   if [ "$blas" = mkl ]; then extra+=("-DMKL_ROOT=$(fetch_mkl)"); fi
+  if [ "$blas" = openblas-native ]; then
+    local openblas_root
+    openblas_root=$(build_native_openblas)
+    extra+=("-DOpenBLAS_INCLUDE_DIR=$openblas_root/include"
+            "-DOpenBLAS_LIB=$openblas_root/lib/libopenblas_siamese.so")
+  fi
   # shellcheck disable=SC2046
   cmake -S "$src" -B "$build" $(cmake_flags) "${extra[@]}" \
         -DCMAKE_INSTALL_PREFIX="$prefix" >>"$log" 2>&1 ||
@@ -470,8 +566,8 @@ configure_and_build() {
 }
 
 layer_tests() {
-  # Caffe's own unit tests of the layers patches 0003 and 0004 change (convolution, deconvolution,
-  # pooling: their values and numeric gradient checks), compiled against the new libcaffe
+  # Caffe's own unit tests of the layers patches 0003, 0004 and 0006 change (convolution,
+  # deconvolution, pooling, ReLU: their values and numeric gradient checks), compiled against the new libcaffe
   # with the compiler flags CMake used for it, and run on 2 OpenMP threads. A build that
   # fails them is never published. A --gpu build's tests (CPU and GPU variants, cuDNN's
   # with --cudnn) run only where a GPU is visible; the binary is installed either way as
@@ -480,9 +576,10 @@ layer_tests() {
   mkdir -p "$dir"
   flags=$(sed -n 's/^CXX_\(DEFINES\|INCLUDES\|FLAGS\) = //p' "$build/src/caffe/CMakeFiles/caffe.dir/flags.make" | tr '\n' ' ')
   if [ "$gpu" = 1 ]; then cuda_link=(-L"$(cuda_toolkit_root)/lib64" -lcudart); fi
-  say "compiling and running Caffe's convolution and pooling tests"
+  say "compiling and running Caffe's convolution, pooling and ReLU tests"
   for f in gtest/gtest-all.cpp caffe/test/test_caffe_main.cpp caffe/test/test_convolution_layer.cpp \
-           caffe/test/test_deconvolution_layer.cpp caffe/test/test_pooling_layer.cpp; do
+           caffe/test/test_deconvolution_layer.cpp caffe/test/test_pooling_layer.cpp \
+           caffe/test/test_neuron_layer.cpp; do
     objects+=("$dir/$(basename "${f%.cpp}").o")
     # shellcheck disable=SC2086
     g++ -O2 -fopenmp -pthread $flags -I"$src/src" -c "$src/src/$f" -o "${objects[-1]}" >>"$log" 2>&1 &
@@ -500,9 +597,9 @@ layer_tests() {
       return 0
     fi
   fi
-  OMP_NUM_THREADS=2 "$dir/layer_tests" --gtest_filter='*onvolution*:*Pooling*' >>"$log" 2>&1 ||
-    { grep -E '^\[  FAILED' "$log" >&2; die "Caffe's convolution/pooling tests failed (log: $log)"; }
-  say "Caffe's convolution and pooling tests: $(grep -E '^\[  PASSED' "$log" | tail -n 1)"
+  OMP_NUM_THREADS=2 "$dir/layer_tests" --gtest_filter='*onvolution*:*Pooling*:*ReLU*' >>"$log" 2>&1 ||
+    { grep -E '^\[  FAILED' "$log" >&2; die "Caffe's convolution/pooling/ReLU tests failed (log: $log)"; }
+  say "Caffe's convolution, pooling and ReLU tests: $(grep -E '^\[  PASSED' "$log" | tail -n 1)"
 }
 
 smoke_test() {
@@ -523,6 +620,13 @@ EOF
     die "the built caffe tool does not run"
 }
 
+native_build_info() {
+  # BUILD_INFO.json's lines for an openblas-native build: its kernel set and the CPU flags
+  # it needs (siamese-caffe refuses the build on a CPU without them).
+  [ "$blas" = openblas-native ] || return 0
+  printf '\n  "blas_target": "%s",\n  "cpu_flags": "%s",' "$openblas_target" "$native_cpu_flags"
+}
+
 write_build_info() {
   local root=$1
   cat > "$root/BUILD_INFO.json" <<EOF
@@ -530,7 +634,7 @@ write_build_info() {
   "source": "$CAFFE_SOURCE_PACKAGE $CAFFE_DEBIAN_VERSION",
   "patches": [$(for p in $(patch_files); do printf '"%s",' "${p#"$patch_dir"/}"; done | sed 's/,$//')],
   "flavor": "$flavor",
-  "blas": "$blas",
+  "blas": "$blas",$(native_build_info)
   "python": "$python_tag",
   "cmake_flags": "$(cmake_flags | tr '\n' ' ' | sed 's/ $//')",
   "pythonpath": "$prefix/lib/python3/dist-packages",
@@ -544,7 +648,6 @@ download_source_only() {
   download_only=$(cd "$download_only" && pwd)   # apt-get source runs in it: no relative paths
   fetch_source "$download_only"
   verify_source
-  rm -rf "$download_only/apt"
   say "source package checked; build later with --dsc $dsc_file"
   echo "$dsc_file"
 }

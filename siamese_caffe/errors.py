@@ -36,3 +36,7 @@ class CaffeNotFoundError(SiameseCaffeError):
     """pycaffe cannot be imported; the message says what to run."""
 
     exit_code = 3
+
+
+class CaffeBuiltForOtherCpuError(CaffeNotFoundError):
+    """The Caffe found was compiled for instructions this CPU lacks (runtime.caffe_env)."""

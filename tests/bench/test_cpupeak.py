@@ -42,3 +42,17 @@ def test_a_cpu_without_fma_counts_one_multiply_and_one_add_per_lane(tmp_path):
     peak = cpupeak.detect(cores=1, cpuinfo_path=write(tmp_path, text))
     assert peak.flop_per_cycle == 8
 
+
+
+def test_the_measured_peak_is_what_bench_puts_figures_against():
+    peak = cpupeak.detect(measure=True)        # this machine: x86-64 with AVX2, gcc present
+    assert peak.measured_gflops > 0
+    assert peak.reference_gflops == peak.measured_gflops
+    assert peak.explain().startswith(f"{peak.model}: measured {peak.measured_gflops:.0f} GFLOP/s")
+    assert f"= {peak.gflops:.0f} GFLOP/s" in peak.explain()     # the estimate beside it
+
+
+def test_without_fma_nothing_is_timed_and_the_estimate_stands(tmp_path):
+    text = ZEN4.replace(" fma avx2 avx512f avx512bw", "")
+    peak = cpupeak.detect(cores=1, cpuinfo_path=write(tmp_path, text), measure=True)
+    assert peak.measured_gflops is None and peak.reference_gflops == peak.gflops

@@ -55,15 +55,21 @@ def test_unknown_blas_is_one_clear_error():
     result = run_script("--blas", "fastest")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == \
-        "install_caffe.sh: error: --blas must be openblas-openmp, openblas-pthread, mkl, blis " \
-        "or atlas, not 'fastest'"
+        "install_caffe.sh: error: --blas must be openblas-native, openblas-openmp, " \
+        "openblas-pthread, mkl, blis or atlas, not 'fastest'"
 
 
-def test_each_blas_is_its_own_cache_entry_and_open_means_openblas_openmp():
+def test_each_blas_is_its_own_cache_entry_and_the_defaults():
+    blases = ("openblas-native", "openblas-openmp", "openblas-pthread", "mkl", "blis", "atlas")
     prefixes = {blas: run_script("--print-prefix", "--blas", blas).stdout.strip()
-                for blas in ("openblas-openmp", "openblas-pthread", "mkl", "blis", "atlas", "open")}
-    assert prefixes["open"] == prefixes["openblas-openmp"] == run_script("--print-prefix").stdout.strip()
+                for blas in blases + ("open",)}
+    assert prefixes["open"] == prefixes["openblas-openmp"]
+    # this machine's CPU has AVX2: CPU builds default to an OpenBLAS compiled for it, GPU
+    # builds (carried to other hosts) to Debian's, which picks its kernels at run time
+    assert run_script("--print-prefix").stdout.strip() == prefixes["openblas-native"]
+    assert os.path.basename(run_script("--print-prefix", "--gpu").stdout.strip()) \
+        .startswith("caffe-cuda-openblas-openmp-py")
     del prefixes["open"]
-    assert len(set(prefixes.values())) == 5
+    assert len(set(prefixes.values())) == len(blases)
     for blas, prefix in prefixes.items():
         assert os.path.basename(prefix).startswith(f"caffe-cpu-{blas}-py")
