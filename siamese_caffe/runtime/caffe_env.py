@@ -95,7 +95,8 @@ def import_caffe():
 
 def _import_caffe():
     try:
-        _check_found_caffe()
+        if "caffe" not in sys.modules:
+            _check_found_caffe()
         return importlib.import_module("caffe")
     except ImportError as first_error:
         for prefix in candidate_prefixes():
