@@ -3,7 +3,7 @@
 # on an H200), from a kit made by scripts/gpu_bench_prepare.sh:
 #
 #   1. the pair LMDBs, written on the host from the kit's digits (bench/pairs_lmdb.py)
-#   2. Caffe's layer tests of the changed layers (convolution, deconvolution, pooling; CPU
+#   2. Caffe's layer tests of the changed layers (convolution, deconvolution, pooling, ReLU; CPU
 #      and GPU variants, cuDNN's in the cuDNN build), for each build that carries them
 #   3. caffe time (forward + backward, batch 64, 200 iterations) for the old, batched and
 #      cuDNN builds, on the same net and GPU
@@ -107,11 +107,11 @@ if [ -n "$iterations" ]; then
 fi
 max_iter=$(sed -n 's/^max_iter: //p' "$data/solver.prototxt")
 
-step "2/5 Caffe's layer tests (convolution, deconvolution, pooling)"
+step "2/5 Caffe's layer tests (convolution, deconvolution, pooling, ReLU)"
 for name in "${builds[@]}"; do
   tests="$work/bundles/$name/caffe_layer_tests"
   if [ "$skip_tests" = 1 ] || [ ! -x "$tests" ]; then echo "not run" > "$logs/tests_$name.log"; continue; fi
-  timeout 240 "$tests" --gtest_filter='*onvolution*:*Pooling*' > "$logs/tests_$name.log" 2>&1
+  timeout 240 "$tests" --gtest_filter='*onvolution*:*Pooling*:*ReLU*' > "$logs/tests_$name.log" 2>&1
 done
 
 step "3/5 caffe time, forward + backward: ${builds[*]}"
