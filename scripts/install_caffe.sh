@@ -137,15 +137,20 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# The CPU flags each OpenBLAS kernel set needs, widest first (BUILD_INFO.json records them;
+# siamese-caffe refuses the build on a CPU without them).
+declare -A target_cpu_flags=([SKYLAKEX]="avx512f avx512cd avx512bw avx512dq avx512vl"
+                             [HASWELL]="avx2 fma")
+
 native_openblas_target() {
-  # The OpenBLAS TARGET for this CPU's flags: SKYLAKEX (AVX-512 F/CD/BW/DQ/VL), HASWELL
-  # (AVX2 + FMA), or nothing (no x86-64 CPU with AVX2).
-  local flags
+  # The widest OpenBLAS TARGET this CPU's flags allow, or nothing (no x86-64 CPU with AVX2).
+  local flags target
   [ "$(uname -m)" = x86_64 ] || return 0
   flags=" $(grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
-  if has_flags "$flags" avx512f avx512cd avx512bw avx512dq avx512vl; then echo SKYLAKEX
-  elif has_flags "$flags" avx2 fma; then echo HASWELL
-  fi
+  for target in SKYLAKEX HASWELL; do
+    # shellcheck disable=SC2086
+    if has_flags "$flags" ${target_cpu_flags[$target]}; then echo "$target"; return; fi
+  done
 }
 
 openblas_make_flags() {
@@ -175,11 +180,6 @@ case "$blas" in
       die "--blas openblas-native needs an x86-64 CPU with AVX2 and FMA; use --blas openblas-openmp" ;;
   openblas-openmp|openblas-pthread|mkl|blis|atlas) ;;
   *) die "--blas must be openblas-native, openblas-openmp, openblas-pthread, mkl, blis or atlas, not '$blas'" ;;
-esac
-# the CPU flags a build's libraries need (BUILD_INFO.json; caffe_env checks them)
-case "$openblas_target" in
-  SKYLAKEX) native_cpu_flags="avx512f avx512cd avx512bw avx512dq avx512vl" ;;
-  *) native_cpu_flags="avx2 fma" ;;
 esac
 command -v "$python_bin" >/dev/null 2>&1 || die "--python: '$python_bin' is not an executable"
 python_bin=$(command -v "$python_bin")
@@ -567,8 +567,9 @@ configure_and_build() {
 
 layer_tests() {
   # Caffe's own unit tests of the layers patches 0003, 0004 and 0006 change (convolution,
-  # deconvolution, pooling, ReLU: their values and numeric gradient checks), compiled against the new libcaffe
-  # with the compiler flags CMake used for it, and run on 2 OpenMP threads. A build that
+  # deconvolution, pooling, ReLU: their values and numeric gradient checks), compiled
+  # against the new libcaffe with the compiler flags CMake used for it, and run on 2 OpenMP
+  # threads. A build that
   # fails them is never published. A --gpu build's tests (CPU and GPU variants, cuDNN's
   # with --cudnn) run only where a GPU is visible; the binary is installed either way as
   # bin/caffe_layer_tests (bundle_caffe_tool.sh carries it to a GPU host).
@@ -624,7 +625,8 @@ native_build_info() {
   # BUILD_INFO.json's lines for an openblas-native build: its kernel set and the CPU flags
   # it needs (siamese-caffe refuses the build on a CPU without them).
   [ "$blas" = openblas-native ] || return 0
-  printf '\n  "blas_target": "%s",\n  "cpu_flags": "%s",' "$openblas_target" "$native_cpu_flags"
+  printf '\n  "blas_target": "%s",\n  "cpu_flags": "%s",' "$openblas_target" \
+    "${target_cpu_flags[$openblas_target]}"
 }
 
 write_build_info() {

@@ -128,7 +128,6 @@ def load_images(paths, wheres, progress=False, workers=None):
     `workers` processes (default: one per CPU), in chunks, errors reported in list
     order. progress: show a tqdm bar on stderr.
     """
-
     first, _ = load_gray(paths[0], wheres[0])
     images = np.empty((len(paths),) + first.shape, np.uint8)
     starts = range(0, len(paths), CHUNK_IMAGES)
@@ -138,7 +137,7 @@ def load_images(paths, wheres, progress=False, workers=None):
     converted = []
     with _chunk_mapper(workers if len(paths) >= PARALLEL_MIN_IMAGES else 1) as mapper, \
             progress_bar(total=len(paths), desc="decoding images", unit="image",
-                 disable=not progress) as bar:
+                         disable=not progress) as bar:
         for start, (block, colour) in zip(starts, mapper(_decode_chunk, chunks)):
             images[start:start + len(block)] = block
             converted += colour

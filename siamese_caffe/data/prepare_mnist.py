@@ -47,7 +47,6 @@ def prepare_mnist(output_dir, train_set, val_set=None, *, val_fraction=0.1, seed
 
 def _write_part(folder, part, image_set, progress):
     """PNG files and `<part>.txt` for one ImageSet; its summary entry."""
-
     lines = []
     for label in np.unique(image_set.labels):
         os.makedirs(os.path.join(folder, part, str(label)))

@@ -84,7 +84,6 @@ def infer_list(embedder, entries, strict=False, warn=None, progress=False):
     Returns Predictions. warn: callable(str) told about each skipped image.
     progress: show a tqdm bar on stderr.
     """
-
     warn = warn or (lambda message: None)
     kept, flags, pairs, lefts, rights, skipped = [], [], [], [], [], []
 

@@ -155,8 +155,9 @@ class TrainingLoop:
         plan = self.plan
         if self.solver.iter == 0 and not self._validate():
             return self._diverged(0, "validation loss")
-        with progress.bar(total=plan.max_iter, initial=self.solver.iter, unit="it", file=self.stream,
-                  disable=not self.progress, desc=self.job.job_id, dynamic_ncols=True) as bar:
+        with progress.bar(total=plan.max_iter, initial=self.solver.iter, unit="it",
+                          file=self.stream, disable=not self.progress, desc=self.job.job_id,
+                          dynamic_ncols=True) as bar:
             self.bar = bar
             while self.solver.iter < plan.max_iter:
                 if self.stop.requested:
