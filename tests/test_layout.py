@@ -9,6 +9,7 @@ from project_paths import ROOT
 
 PACKAGE = os.path.join(ROOT, "siamese_caffe")
 LONGEST_SERVE_FUNCTION = 60   # lines, from `def` to the function's last line
+STAGES = ("runtime", "data", "net", "train", "infer", "evaluate", "serve")   # data flow order
 
 
 def _modules():
@@ -86,6 +87,21 @@ def test_the_scan_sees_a_circle_when_there_is_one():
 def test_no_import_circle_in_the_package():
     circle = find_circle(import_graph())
     assert circle is None, " -> ".join(circle)
+
+
+def test_a_stage_imports_only_from_the_stages_before_it():
+    wrong = []
+    for module, imported in import_graph().items():
+        stage = module.split(".")[1] if module.count(".") else None
+        if stage not in STAGES:
+            continue          # cli, commands, demo sit on top and may import any stage
+        for other in imported:
+            parts = other.split(".")
+            if len(parts) == 1 or parts[1] == "errors":
+                continue      # the package's version and its errors serve every stage
+            if parts[1] not in STAGES or STAGES.index(parts[1]) > STAGES.index(stage):
+                wrong.append(f"{module} imports {other}")
+    assert not wrong, wrong
 
 
 def _serve_files():

@@ -1,6 +1,6 @@
 """New datasets and new models from DIGITS' form fields, checked before anything is made.
 
-Field names are DIGITS 6.1.1's (shared/DIGITS_API.md §2, §3); `method=list` for a
+Field names are DIGITS 6.1.1's (docs/rest-api.md); `method=list` for a
 dataset (an image list under a data root, what `create-db` takes) is this
 project's addition beside DIGITS' `prebuilt`. Every failure is a FieldErrors
 {field: [message]} (DIGITS' 400 {"errors": ...}); a model's network is checked as

@@ -178,9 +178,7 @@ class JobService:
         """DIGITS' PUT /jobs/<id>: a new name and/or notes; the job's type word."""
         job = self.registry.model(job_id)
         if job is not None:
-            facts = registry.model_sidecar(job)
-            facts.update({k: v for k, v in (("name", name), ("notes", notes)) if v is not None})
-            registry.write_model_sidecar(job, facts)
+            registry.describe_model(job, name, notes)
             return digits_api.MODEL_TYPE
         dataset = self.dataset_or_404(job_id)
         dataset.describe(name=name, notes=notes)
