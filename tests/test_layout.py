@@ -139,3 +139,18 @@ def test_routes_live_at_module_level_and_no_view_calls_another():
                                   and d.func.attr in ("get", "post", "put", "delete", "route")]
                         assert not routed, f"{path}:{inner.lineno} {inner.name} is a route " \
                                            "inside a function"
+
+
+def test_the_serve_package_docstring_lists_every_route(tmp_path):
+    import siamese_caffe.serve as serve
+    from siamese_caffe.serve import server
+
+    table = serve.__doc__
+    app = server.create_app(str(tmp_path / "jobs"))
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        blueprint, view = rule.endpoint.split(".")
+        assert f"{blueprint}.{view}" in table or f", {view}" in table, rule.endpoint
+        static_start = rule.rule.split("<")[0].rstrip("/") or "/"
+        assert static_start in table, rule.rule

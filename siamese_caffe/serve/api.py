@@ -1,23 +1,7 @@
-"""The `api` blueprint: DIGITS 6.1.1's JSON routes for scripts (docs/rest-api.md).
+"""The `api` blueprint: DIGITS 6.1.1's JSON routes for scripts (docs/rest-api.md; the
+route table is the package docstring, serve/__init__.py).
 
 Each view reads the request (web.py) and sends what an answers.py builder makes.
-
-    POST   /models/images/generic/infer_one.json    infer_one
-    POST   /models/images/generic/infer_many.json   infer_many
-    GET    /healthz                                  healthz
-    POST   /datasets/images/generic.json             create_dataset_json
-    POST   /models/images/generic.json               create_model_json (queued at once)
-    GET    /models/<id>.json  /datasets/<id>.json   show_model, show_dataset
-    GET    /index.json  /completed_jobs.json         index_json, completed_jobs
-    GET    /jobs/<id>/table_data.json                table_data
-    GET    /datasets|models|jobs/<id>/status         dataset_status, model_status, job_status
-    POST   /datasets|models|jobs/<id>/abort          abort_job
-    POST   /models|jobs/<id>/resume                  resume_job (this project's; DIGITS had none)
-    DELETE /datasets|models|jobs/<id>                delete_job
-    POST   /abort_jobs   DELETE /jobs                abort_jobs, delete_jobs (job_ids[])
-    GET    /jobs/<id>                                job_page (302 to its page)
-    PUT    /jobs/<id>                                edit_job (job_name, job_notes)
-    POST   /login                                    login (DIGITS' username cookie)
 
 Inference fields: job_id (query string first, then form); infer_one takes image_file
 (upload) or image_path (a server path inside a data root), infer_many an image_list
@@ -35,7 +19,9 @@ show_visualizations.
 `outputs` hold the two feature blobs (job.json network.feature_blobs, e.g. feat_left /
 feat_right); infer_one also every other output of the deploy net. An infer_many path is
 keyed as written in the list (joined to image_folder when relative, as DIGITS did).
-Errors are server.py's: DIGITS' JSON {"error": {...}} with the status.
+The job routes answer DIGITS' documents (answers.py), its status JSON sent as text/html,
+and its plain-text sentences ("Job aborted."). Errors are server.py's: DIGITS' JSON
+{"error": {...}} with the status.
 """
 
 import json

@@ -1,20 +1,12 @@
-"""The `pages` blueprint: DIGITS' web pages for this workflow (templates/, static/).
+"""The `pages` blueprint: DIGITS' web pages for this workflow (templates/, static/; the
+route table is the package docstring, serve/__init__.py).
 
-    GET  /                                   home: datasets and models (refreshes while one runs)
-    GET  /datasets/images/generic/new        new_dataset: New Dataset › Images › Other
-    POST /datasets/images/generic            create_dataset_page (302 to its page, or the
-                                             form with errors; JSON when asked, as the API)
-    GET  /datasets/<id>                      dataset_page: counts, mean image, test pictures
-    GET  /datasets/<id>/files/<name>         dataset_file: a PNG of the dataset folder
-    GET  /models/images/generic/new          new_model: New Model › Images › Other
-    POST /models/images/generic              create_model_page: create and queue it
-    POST /models/visualize-network           visualize_network: a custom_network's picture (JSON)
-    GET  /models/<id>                        model_page: loss chart, progress, snapshots, tests
-    GET  /models/<id>/progress.json          model_progress: what the model page polls
-    GET  /models/<id>/files/<name>           model_file: deploy.prototxt, network.png, snapshots
-    POST /models/images/generic/infer_one    test_one: Test One, visualizations on request
-    POST /models/images/generic/infer_many   test_many: table and cluster plot
-    GET  /models/<id>/results/<rid>.csv|.json   test_many_result: a Test Many for download
+home; the New Dataset › Images › Other and New Model › Images › Other forms (a create
+route answers 302 to the new job's page, the form again with each error beside its
+field, or, asked for JSON, what the api route answers); a dataset's page (counts, mean
+image, test pictures) and its PNGs; a model's page (loss chart polling progress.json,
+snapshots, Test One / Test Many) and its files; Visualize for a custom_network; Test One
+(with visualizations on request) and Test Many (table, cluster plot, CSV / JSON download).
 
 Every script, style sheet and font comes from static/ (no CDN). Pictures made for a page
 (pictures.py) are sent inline as data: URIs and never written to disk.

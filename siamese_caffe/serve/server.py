@@ -1,17 +1,10 @@
 """`serve`: DIGITS for this workflow, one Flask app run by waitress.
 
-create_app builds the app from two blueprints and one service object; where each route
-lives (module:function, every route listed in that module's docstring):
-
-    api.py     DIGITS' JSON routes for scripts: infer_one.json, infer_many.json, /healthz,
-               creating, reading, aborting, resuming, deleting and renaming jobs, /login
-    pages.py   the web pages: home, new dataset / new model forms, dataset and model
-               pages, Test One, Test Many and their downloads
-
-Beside them: answers.py builds every answer without Flask; web.py reads the request and
-finds the app's service (service.JobService: registry, data roots, job queue, loaded
-nets, kept Test Many results); creation.py checks the create forms; security.py (Host,
-Origin and token checks) runs before every route.
+create_app builds the app from the two blueprints, api.py (DIGITS' JSON routes) and
+pages.py (the web pages), and one service.JobService (registry, data roots, job queue,
+loaded nets, kept Test Many results) that views reach through web.service(); the
+package docstring (serve/__init__.py) lists every route and the view that answers it.
+security.py (Host, Origin and token checks) runs before every route.
 
 Errors are JSON as DIGITS' (an HTML page for a browser asking for text/html):
 {"error": {"message": "400 Bad Request: ...", "type": "BadRequest", "description": "..."}}
