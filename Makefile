@@ -62,7 +62,7 @@ test: caffe
 	@$(MAKE) --no-print-directory docs
 	$(PY) -m pytest -q tests
 
-# The README's screenshots of the serve pages, taken by the browser test.
+# The screenshots of the serve pages (README, docs/web-ui.md), taken by the browser test.
 screenshots: caffe browser
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/serve/test_browser.py
 
@@ -72,7 +72,7 @@ demo: caffe
 	$(VENV)/bin/siamese-caffe demo
 
 # Both Docker images (Dockerfile.cuda, targets cpu and cuda), built and then checked as
-# a user runs them (doctor, demo, the README's steps on a mounted folder, serve asked
+# a user runs them (doctor, demo, the steps of docs/gpu-docker.md on a mounted folder, serve asked
 # from the host); transcripts in docs/images_*.txt. Not part of `make test`: the CUDA
 # build takes about an hour on 2 cores (CUDA_ARCH=90 CUDA_PTX=90 make images: less).
 images:
