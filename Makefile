@@ -1,4 +1,5 @@
-# The README's two commands:  `make demo` (the main job) and `make test`.
+# The README's two commands:  `make demo` (the main job) and `make test`; `make docs`
+# builds the documentation site (mkdocs.yml, docs/) into site/.
 # Both install what is missing: apt packages (as root), Caffe (built once into
 # ~/.cache/siamese-caffe by scripts/install_caffe.sh) and the .venv.
 
@@ -7,8 +8,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 CAFFE_FLAGS ?=
+# the theme's banner about MkDocs 2.0 is not about this site
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
 
-.PHONY: all venv caffe browser test screenshots demo doctor bench clean images
+.PHONY: all venv caffe browser docs test screenshots demo doctor bench clean images
 
 all: caffe
 
@@ -46,11 +49,20 @@ browser:
 	  else echo "make: chromium / chromium-driver missing: apt-get install -y chromium chromium-driver (as root)"; fi; \
 	fi
 
+# The documentation site, built strictly (a broken link, a missing page or anchor fails it)
+# with the .venv's pinned mkdocs; and no page may load a script, style sheet or picture
+# from the network (the theme's fonts are off in mkdocs.yml).
+docs: venv
+	$(MKDOCS) build --strict --site-dir site
+	@! grep -rlE '<(script|link|img|iframe)[^>]* (src|href)="(https?:)?//' site --include='*.html' || \
+	  { echo "make docs: the pages above load something from the network"; exit 1; }
+
 test: caffe
 	@$(MAKE) --no-print-directory browser
+	@$(MAKE) --no-print-directory docs
 	$(PY) -m pytest -q tests
 
-# The README's screenshots of the serve pages, taken by the browser test.
+# The screenshots of the serve pages (README, docs/web-ui.md), taken by the browser test.
 screenshots: caffe browser
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/serve/test_browser.py
 
@@ -60,11 +72,11 @@ demo: caffe
 	$(VENV)/bin/siamese-caffe demo
 
 # Both Docker images (Dockerfile.cuda, targets cpu and cuda), built and then checked as
-# a user runs them (doctor, demo, the README's steps on a mounted folder, serve asked
+# a user runs them (doctor, demo, the steps of docs/gpu-docker.md on a mounted folder, serve asked
 # from the host); transcripts in docs/images_*.txt. Not part of `make test`: the CUDA
 # build takes about an hour on 2 cores (CUDA_ARCH=90 CUDA_PTX=90 make images: less).
 images:
 	bash docker/images.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

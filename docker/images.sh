@@ -140,7 +140,7 @@ print(f"demo.json: {d['seconds']} s; device {device}; k-NN accuracy {100 * d['kn
 EOF
 
   echo
-  echo "# the README's steps, one container each, against the same folder"
+  echo "# the steps of docs/gpu-docker.md, one container each, against the same folder"
   run_logged "${run[@]}" "$image" prepare-mnist mnist
   run_logged "${run[@]}" "$image" create-db siamesedb mnist/train.txt -c 6000 --val-list mnist/val.txt --seed 1
   run_logged "${run[@]}" "$image" train siamesedb --epochs 1 --seed 1
