@@ -29,6 +29,10 @@ class TrainSettings:
     seed: int = None                  # None: drawn, and recorded in job.json
     gpu: str = "auto"                 # auto | cpu | GPU number
     allow_unshared: bool = False      # accept branches that do not share params
+    mean: str = "image"               # DIGITS' default use_mean: subtract the mean image
+    crop_size: int = None             # None: the whole image (DIGITS' default: no crop)
+    batch_accumulation: int = 1       # Caffe's iter_size; 1: update after every batch
+    weights: tuple = None             # .caffemodel files to start from (None: from scratch)
 
 
 def default_file(relative):
