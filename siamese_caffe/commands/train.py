@@ -102,31 +102,26 @@ def run(args):
 def _create_jobs(args):
     """Make one job per (learning rate, batch size) combination; the jobs.Job list. Each
     is checked and written whole; when one is refused, the jobs this run made are removed."""
-    import itertools
     import shutil
 
     from ..train import jobs, jobsetup, weights
-    from ..train.settings import TrainSettings
+    from ..train.settings import TrainSettings, sweep
 
-    rates = args.base_lr or (None,)
-    batches = args.batch_size
-    sweep = len(rates) * len(batches) > 1
-    group = args.group or (args.name if sweep else None) or \
-        (f"sweep-{jobs.new_job_id()}" if sweep else None)
+    base = TrainSettings(
+        epochs=args.epochs, val_batch_size=args.val_batch_size,
+        val_interval=args.val_interval, snapshot_interval=args.snapshot_interval,
+        display=args.display, lr_policy=args.lr_policy, solver_type=args.solver_type,
+        lr_steps=args.lr_steps, seed=args.seed, gpu=args.gpu or "auto",
+        allow_unshared=args.allow_unshared, mean=args.mean, crop_size=args.crop_size,
+        batch_accumulation=args.batch_accumulation,
+        weights=tuple(weights.split_paths(args.weights)) if args.weights else None)
+    combinations = sweep(base, args.base_lr or (None,), args.batch_size, args.name)
+    many = len(combinations) > 1
+    group = args.group or (args.name if many else None) or \
+        (f"sweep-{jobs.new_job_id()}" if many else None)
     made = []
     try:
-        for rate, batch in itertools.product(rates, batches):
-            settings = TrainSettings(
-                epochs=args.epochs, batch_size=batch, val_batch_size=args.val_batch_size,
-                val_interval=args.val_interval, snapshot_interval=args.snapshot_interval,
-                display=args.display, base_lr=rate, lr_policy=args.lr_policy,
-                solver_type=args.solver_type, lr_steps=args.lr_steps, seed=args.seed,
-                gpu=args.gpu or "auto", allow_unshared=args.allow_unshared,
-                mean=args.mean, crop_size=args.crop_size,
-                batch_accumulation=args.batch_accumulation,
-                weights=tuple(weights.split_paths(args.weights)) if args.weights else None)
-            name = _sweep_name(args.name, rate if len(rates) > 1 else None,
-                               batch if len(batches) > 1 else None)
+        for name, settings in combinations:
             job = jobsetup.create_job(args.dataset, args.network, settings,
                                       solver_template=args.solver, jobs_dir=args.jobs_dir,
                                       name=name, group=group)
@@ -136,7 +131,7 @@ def _create_jobs(args):
         for job in made:                       # made by this run, never trained
             shutil.rmtree(job.path, ignore_errors=True)
         raise
-    if sweep:
+    if many:
         _say(args, f"sweep of {len(made)} jobs in group {group!r}: "
                    + " ".join(job.job_id for job in made))
     return made
@@ -150,19 +145,6 @@ def _announce(args, job):
     named = f" ({job.name})" if job.name else ""
     _say(args, f"job {job.job_id}{named} created in {job.path} "
                f"({job.max_iter} iterations on {job.device})")
-
-
-def _sweep_name(name, rate, batch):
-    """A sweep job's name: the given name (or "sweep") with DIGITS' suffixes for the swept
-    values, e.g. "lenet learning_rate:0.01 batch_size:32"; the name alone otherwise."""
-    if rate is None and batch is None:
-        return name
-    parts = [name or "sweep"]
-    if rate is not None:
-        parts.append(f"learning_rate:{rate:g}")
-    if batch is not None:
-        parts.append(f"batch_size:{batch}")
-    return " ".join(parts)
 
 
 def _summarise(args, job, quiet=False):

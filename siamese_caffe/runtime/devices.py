@@ -26,6 +26,9 @@ def available():
     """The devices training can use here, [(device, name)]: (None, "CPU") first, then
     (N, "GPU N: <model> (UUID: ...)") for each GPU nvidia-smi lists when this Caffe is a
     CUDA build (a CPU_ONLY build lists the CPU only)."""
+    from . import caffe_env
+
+    caffe_env.import_caffe()              # its libraries tell whether it is a CUDA build
     found = [(None, "CPU")]
     if caffe_has_cuda():
         found += [(index, name) for index, name in enumerate(caffe_info.visible_gpus())]
