@@ -4,7 +4,8 @@ import json
 import sys
 
 HELP = ("train a siamese network on a create-db dataset with Caffe, in a new job folder "
-        "(jobs/<job_id>/), or continue a job with --resume")
+        "(jobs/<job_id>/), or continue a job with --resume; comma lists in --base-lr and "
+        "--batch-size make one job per combination (a sweep)")
 
 
 def add_arguments(parser):
@@ -18,8 +19,13 @@ def add_arguments(parser):
     parser.add_argument("--solver", help=f"the solver template (default: {DEFAULT_SOLVER} in the "
                         "current folder, else the one shipped with siamese-caffe)")
     parser.add_argument("--epochs", type=float, default=d.epochs, help="training epochs")
-    parser.add_argument("-b", "--batch-size", type=int, default=d.batch_size,
-                        help="training pairs per iteration")
+    parser.add_argument("-b", "--batch-size", type=_ints, default=(d.batch_size,),
+                        metavar="N[,N...]",
+                        help=f"training pairs per batch; a comma list sweeps (default: "
+                             f"{d.batch_size})")
+    parser.add_argument("--batch-accumulation", type=int, default=d.batch_accumulation,
+                        metavar="N", help="batches whose gradients add up before each "
+                        "weight update (Caffe's iter_size)")
     parser.add_argument("--val-batch-size", type=int,
                         help="validation pairs per batch (default: the batch size)")
     parser.add_argument("--val-interval", type=float, default=d.val_interval,
@@ -28,7 +34,8 @@ def add_arguments(parser):
                         help="epochs between snapshots")
     parser.add_argument("--display", type=int,
                         help="iterations between train-loss rows (default: 10 per epoch)")
-    parser.add_argument("--base-lr", type=float, help="learning rate (default: the solver's)")
+    parser.add_argument("--base-lr", type=_floats, metavar="LR[,LR...]",
+                        help="learning rate; a comma list sweeps (default: the solver's)")
     parser.add_argument("--lr-policy", help="Caffe lr_policy (default: the solver's)")
     parser.add_argument("--solver-type", help="SGD, Nesterov, AdaGrad, RMSProp, AdaDelta or "
                         "Adam (default: the solver's)")
@@ -37,8 +44,20 @@ def add_arguments(parser):
                              "(default: 33 for step, 50,75 for multistep)")
     parser.add_argument("--seed", type=int, help="Caffe's random seed (default: drawn)")
     parser.add_argument("--gpu", default=None,
-                        help="auto, cpu or a GPU number (default: auto; on --resume the "
-                             "job's device)")
+                        help="auto, cpu or one GPU number (default: auto; on --resume the "
+                             "job's device); several GPUs are refused")
+    parser.add_argument("--weights", metavar="A.caffemodel[,B...]",
+                        help="start from these trained weights, copied by layer name as "
+                             "`caffe train -weights` does (fine-tuning)")
+    parser.add_argument("--mean", choices=("image", "pixel", "none"), default=d.mean,
+                        help="subtract the training mean image, its per-channel values, or "
+                             "nothing")
+    parser.add_argument("--crop-size", type=int, metavar="N",
+                        help="train on random N x N crops, validate and infer on the centre "
+                             "crop (default: the whole image)")
+    parser.add_argument("--name", help="the job's name (a sweep's jobs add the swept values)")
+    parser.add_argument("--group", help="the group the job belongs to (default for a sweep: "
+                        "its name, else sweep-<time>)")
     parser.add_argument("--jobs-dir", default="jobs", help="folder of the job folders")
     parser.add_argument("--allow-unshared", action="store_true",
                         help="train even when the two branches do not share every param")
@@ -50,8 +69,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..train import jobs, jobsetup, training
-    from ..train.settings import TrainSettings
+    from ..train import jobs, training
     from ..errors import BadInputError
 
     if bool(args.dataset) == bool(args.resume):
@@ -60,28 +78,73 @@ def run(args):
     if args.resume:
         job = jobs.Job.load(args.resume, jobs_dir=args.jobs_dir)
         _say(args, f"resuming job {job.job_id} ({job.path})")
+        created = [job]
     else:
-        settings = TrainSettings(
-            epochs=args.epochs, batch_size=args.batch_size, val_batch_size=args.val_batch_size,
-            val_interval=args.val_interval, snapshot_interval=args.snapshot_interval,
-            display=args.display, base_lr=args.base_lr, lr_policy=args.lr_policy,
-            solver_type=args.solver_type, lr_steps=args.lr_steps, seed=args.seed,
-            gpu=args.gpu or "auto", allow_unshared=args.allow_unshared)
-        job = jobsetup.create_job(args.dataset, args.network, settings,
-                                  solver_template=args.solver, jobs_dir=args.jobs_dir)
-        for note in job.notes:
-            _say(args, f"note: {note}")
-        _say(args, f"job {job.job_id} created in {job.path} "
-                   f"({job.max_iter} iterations on "
-                   f"{job.device})")
+        created = _create_jobs(args)
+    status = training.DONE
+    for job in created:
+        try:
+            status = training.train_job(job, resume=bool(args.resume), gpu=args.gpu,
+                                        progress=not args.no_progress)
+        except training.TrainingStoppedError:
+            _summarise(args, jobs.Job.load(job.path), quiet=True)
+            if len(created) == 1:
+                raise
+            _say(args, f"job {job.job_id}: {jobs.Job.load(job.path).message}")
+            status = jobs.DIVERGED
+            continue
+        _summarise(args, jobs.Job.load(job.path))
+        if status == training.INTERRUPTED:
+            return 130
+    return 0 if status == training.DONE else 1
+
+
+def _create_jobs(args):
+    """Make one job per (learning rate, batch size) combination; the jobs.Job list. Each
+    is checked and written whole; when one is refused, the jobs this run made are removed."""
+    import shutil
+
+    from ..train import jobs, jobsetup, weights
+    from ..train.settings import TrainSettings, sweep
+
+    base = TrainSettings(
+        epochs=args.epochs, val_batch_size=args.val_batch_size,
+        val_interval=args.val_interval, snapshot_interval=args.snapshot_interval,
+        display=args.display, lr_policy=args.lr_policy, solver_type=args.solver_type,
+        lr_steps=args.lr_steps, seed=args.seed, gpu=args.gpu or "auto",
+        allow_unshared=args.allow_unshared, mean=args.mean, crop_size=args.crop_size,
+        batch_accumulation=args.batch_accumulation,
+        weights=tuple(weights.split_paths(args.weights)) if args.weights else None)
+    combinations = sweep(base, args.base_lr or (None,), args.batch_size, args.name)
+    many = len(combinations) > 1
+    group = args.group or (args.name if many else None) or \
+        (f"sweep-{jobs.new_job_id()}" if many else None)
+    made = []
     try:
-        status = training.train_job(job, resume=bool(args.resume), gpu=args.gpu,
-                                    progress=not args.no_progress)
-    except training.TrainingStoppedError:
-        _summarise(args, jobs.Job.load(job.path), quiet=True)
+        for name, settings in combinations:
+            job = jobsetup.create_job(args.dataset, args.network, settings,
+                                      solver_template=args.solver, jobs_dir=args.jobs_dir,
+                                      name=name, group=group)
+            made.append(job)
+            _announce(args, job)
+    except BaseException:
+        for job in made:                       # made by this run, never trained
+            shutil.rmtree(job.path, ignore_errors=True)
         raise
-    _summarise(args, jobs.Job.load(job.path))
-    return 0 if status == training.DONE else 130
+    if many:
+        _say(args, f"sweep of {len(made)} jobs in group {group!r}: "
+                   + " ".join(job.job_id for job in made))
+    return made
+
+
+def _announce(args, job):
+    for note in job.notes:
+        _say(args, f"note: {note}")
+    for line in (job.weights or {}).get("report", []):
+        _say(args, f"weights: {line}")
+    named = f" ({job.name})" if job.name else ""
+    _say(args, f"job {job.job_id}{named} created in {job.path} "
+               f"({job.max_iter} iterations on {job.device})")
 
 
 def _summarise(args, job, quiet=False):
@@ -102,6 +165,26 @@ def _summarise(args, job, quiet=False):
 
 def _say(args, line):
     print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+
+def _ints(text):
+    return _number_list(text, int, "whole numbers")
+
+
+def _floats(text):
+    return _number_list(text, float, "numbers")
+
+
+def _number_list(text, kind, what):
+    """A comma list of numbers (a tuple); argparse's error naming the option otherwise."""
+    try:
+        values = tuple(kind(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        values = ()
+    if not values:
+        import argparse
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+    return values
 
 
 def _percents(text):

@@ -8,7 +8,9 @@
 once; `embed` reshapes the net's input to each batch and runs forward passes.
 Before Caffe sees them, the snapshot's weights and the deploy net are checked
 (train.jobfiles: a damaged file is one BadInputError, never a Caffe abort).
-Inputs are mean-subtracted pairs (pair_input.subtract_mean). The two feature
+Inputs are whole pairs with the job's mean subtracted (job.json transform: the mean
+image, per-channel values or none; pair_input.subtract_mean); `forward` takes their
+centre crop when the job crops, as Caffe's TEST phase did in validation. The two feature
 blobs (job.json network.feature_blobs, e.g. feat_left / feat_right) give the
 left and right embeddings; their L2 distance is compared with a threshold
 (default half the loss's margin) for the same / different verdict.
@@ -51,7 +53,8 @@ class Inference:
 
 
 class Embedder:
-    """A job's deploy net with one snapshot's weights and the job's mean, ready for batches.
+    """A job's deploy net with one snapshot's weights and the job's transform (mean, crop),
+    ready for batches.
 
     job: jobs.Job. iteration: the snapshot to load (None: the last one; BadInputError
     when the job has none). gpu: a --gpu value ("cpu", "auto" or a number).
@@ -63,11 +66,15 @@ class Embedder:
         self.snapshot = job.snapshot(iteration)
         self.batch_size = int(batch_size)
         self.image_shape = tuple(job.image_shape)
-        self.mean = pair_input.read_mean(job.mean_file)
-        if self.mean.shape != self.image_shape:
-            raise BadInputError(f"the mean is {'x'.join(map(str, self.mean.shape))} but the "
-                                f"job's network reads {'x'.join(map(str, self.image_shape))} "
-                                "(was the dataset replaced?)", where=job.mean_file)
+        self.transform = job.transform
+        mean_image = None
+        if self.transform.mean == "image":
+            mean_image = pair_input.read_mean(job.mean_file)
+            if mean_image.shape != self.image_shape:
+                raise BadInputError(f"the mean is {'x'.join(map(str, mean_image.shape))} but "
+                                    f"the job's pairs are {'x'.join(map(str, self.image_shape))}"
+                                    " (was the dataset replaced?)", where=job.mean_file)
+        self.mean = self.transform.inference_mean(mean_image)   # (3, H, W) float32
         self.input_blob = job.input_blob
         self.feature_blobs = job.feature_blobs
         self.margin = job.margin
@@ -95,10 +102,13 @@ class Embedder:
         return pair_input.subtract_mean(pair, self.mean, grayscale), grayscale
 
     def forward(self, inputs):
-        """One forward pass over (N, 3, H, W) float32 inputs (N ≤ any size); the net after it."""
+        """One forward pass over (N, 3, H, W) float32 mean-subtracted inputs (N ≤ any size;
+        centre-cropped here when the job crops); the net after it."""
+        if tuple(inputs.shape[1:]) == self.image_shape:
+            inputs = self.transform.centre_crop(inputs)
         blob = self.net.blobs[self.input_blob]
-        if blob.data.shape[0] != len(inputs):
-            blob.reshape(len(inputs), *self.image_shape)
+        if tuple(blob.data.shape) != (len(inputs),) + tuple(inputs.shape[1:]):
+            blob.reshape(len(inputs), *inputs.shape[1:])
             self.net.reshape()
         blob.data[...] = inputs
         self.net.forward()

@@ -2,7 +2,9 @@
 
 `make_plan` converts DIGITS-style settings (epochs, batch size, validation and
 snapshot intervals in epochs) into iterations: one epoch is
-ceil(train pairs / batch size) iterations, as in DIGITS. `solver_parameter`
+ceil(train pairs / (batch size x batch accumulation)) iterations, as in DIGITS
+(with batch accumulation N, Caffe's `iter_size`, one solver iteration runs N
+forward/backward passes of a batch each and updates the weights once). `solver_parameter`
 fills the user's solver template (prototxt/solver.prototxt) with them. The
 job's solver.prototxt names its net and snapshot prefix relative to the job
 folder (run `caffe train -solver solver.prototxt` from there); `runtime_copy`
@@ -20,7 +22,7 @@ from ..runtime import atomic_files, prototxt
 DERIVED_FIELDS = ("net", "net_param", "train_net", "train_net_param", "test_net",
                   "test_net_param", "max_iter", "test_iter", "test_interval", "snapshot",
                   "snapshot_prefix", "solver_mode", "device_id", "random_seed", "train_state",
-                  "test_state", "test_initialization")
+                  "test_state", "test_initialization", "iter_size")
 SOLVER_TYPES = ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam")
 LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
 # Default --lr-steps (percent of max_iter) per policy: DIGITS' 33 % step; multistep at
@@ -34,8 +36,9 @@ SNAPSHOT_NAME = "snapshot"
 class Plan:
     """A training schedule in iterations.
 
-    train_pairs / val_pairs: records per phase. iterations_per_epoch:
-    ceil(train_pairs / batch_size). max_iter: ceil(epochs * iterations_per_epoch).
+    train_pairs / val_pairs: records per phase. batch_accumulation: batches per
+    solver iteration (Caffe's iter_size). iterations_per_epoch:
+    ceil(train_pairs / (batch_size * batch_accumulation)). max_iter: ceil(epochs * iterations_per_epoch).
     test_iter: batches per validation pass (covers every validation pair once,
     wrapping around in the last batch). test_interval / snapshot / display: in iterations.
     """
@@ -51,6 +54,12 @@ class Plan:
     test_interval: int
     snapshot: int
     display: int
+    batch_accumulation: int = 1
+
+    @property
+    def pairs_per_iteration(self):
+        """Training pairs one solver iteration reads (batch size x batch accumulation)."""
+        return self.batch_size * self.batch_accumulation
 
     def epoch(self, iteration):
         """The epoch (float) reached after `iteration` iterations."""
@@ -61,12 +70,13 @@ class Plan:
 
 
 def make_plan(train_pairs, val_pairs, *, epochs, batch_size, val_batch_size=None,
-              val_interval=1.0, snapshot_interval=1.0, display=None):
+              val_interval=1.0, snapshot_interval=1.0, display=None, batch_accumulation=1):
     """The Plan for these settings (BadInputError naming the option that cannot work).
 
     epochs, val_interval, snapshot_interval: in epochs (> 0). batch_size /
     val_batch_size: pairs per iteration (val_batch_size defaults to batch_size,
     capped at the validation set). display: iterations between train-loss rows.
+    batch_accumulation: batches whose gradients add up before each update (≥ 1).
     """
     _positive(epochs, "--epochs")
     _positive(val_interval, "--val-interval")
@@ -75,7 +85,15 @@ def make_plan(train_pairs, val_pairs, *, epochs, batch_size, val_batch_size=None
     if val_batch_size is None:
         val_batch_size = min(batch_size, val_pairs)
     _batch_fits(val_batch_size, val_pairs, "--val-batch-size", "validation")
-    per_epoch = math.ceil(train_pairs / batch_size)
+    accumulation = 1 if batch_accumulation is None else batch_accumulation
+    if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
+        raise BadInputError(f"must be a positive whole number, got {accumulation!r}",
+                            where="--batch-accumulation")
+    if batch_size * accumulation > train_pairs:
+        raise BadInputError(f"{accumulation} batches of {batch_size} pairs per iteration is "
+                            f"more than the training set holds ({train_pairs} pairs)",
+                            where="--batch-accumulation")
+    per_epoch = math.ceil(train_pairs / (batch_size * accumulation))
     if display is not None:
         _positive(display, "--display")
     return Plan(train_pairs=train_pairs, val_pairs=val_pairs, epochs=float(epochs),
@@ -85,7 +103,8 @@ def make_plan(train_pairs, val_pairs, *, epochs, batch_size, val_batch_size=None
                 test_iter=math.ceil(val_pairs / val_batch_size),
                 test_interval=max(1, round(val_interval * per_epoch)),
                 snapshot=max(1, round(snapshot_interval * per_epoch)),
-                display=int(display or max(1, per_epoch // ROWS_PER_EPOCH)))
+                display=int(display or max(1, per_epoch // ROWS_PER_EPOCH)),
+                batch_accumulation=accumulation)
 
 
 def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=None,
@@ -120,6 +139,8 @@ def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=
     solver.test_interval = plan.test_interval
     solver.test_initialization = True
     solver.snapshot = plan.snapshot
+    if plan.batch_accumulation > 1:
+        solver.iter_size = plan.batch_accumulation
     if not solver.display:
         solver.display = plan.display
     solver.random_seed = int(seed)
@@ -155,7 +176,8 @@ def _check_template(template, where):
                   else template.HasField(field))
         if is_set:
             raise BadInputError(f"sets `{field}`, which training works out itself (from the "
-                                "epochs, batch size, intervals, seed and --gpu); remove it",
+                                "epochs, batch size, batch accumulation, intervals, seed "
+                                "and --gpu); remove it",
                                 where=where)
 
 

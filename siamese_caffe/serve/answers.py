@@ -21,6 +21,7 @@ import werkzeug.exceptions as http
 
 from .. import __version__
 from ..infer import embedding, predictions, visualize
+from ..runtime import devices
 from . import creation, digits_api, inputs, registry
 
 
@@ -168,15 +169,26 @@ def dataset_created(service, fields, user_fields):
 
 
 def model_created(service, fields, files, user_fields):
-    """DIGITS' answer to a new model: (its /index.json entry, 200) or ({"errors"}, 400)."""
+    """DIGITS' answer to a new model: (its /index.json entry, 200) — a sweep's
+    {"jobs": [entry, ...]} — or ({"errors"}, 400)."""
     try:
-        job = service.create_model(fields, files, creation.check_username(*user_fields))
+        made = service.create_model(fields, files, creation.check_username(*user_fields))
     except creation.FieldErrors as err:
         return {"errors": err.errors}, 400
-    return {**model_document(service, job, verbose=False), "status": digits_api.INITIALIZED}, 200
+    entries = [{**model_document(service, job, verbose=False),
+                "status": digits_api.INITIALIZED} for job in made]
+    return (entries[0] if len(entries) == 1 else {"jobs": entries}), 200
 
 
 # ---- what the pages show --------------------------------------------------------------------
+
+def device_choices():
+    """The New Model form's Device menu: [(select_gpu value, label)] — "next", then only
+    the devices that exist here (runtime.devices.available)."""
+    return [("next", "next available (auto)")] + [
+        ("cpu" if device is None else str(device), name)
+        for device, name in devices.available()]
+
 
 def model_row(service, job):
     """A model as the pages show it: status word and its CSS class, progress (%), ..."""

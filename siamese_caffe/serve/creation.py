@@ -8,6 +8,7 @@ project's addition beside DIGITS' `prebuilt`. Every failure is a FieldErrors
 child Caffe), and a network message carries the line it points at.
 """
 
+import dataclasses
 import math
 import os
 import re
@@ -17,7 +18,8 @@ from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import atomic_files, prototxt, staging
 from ..data import create_db, datasets, image_list, mean_files, pair_pictures
 from ..train import jobsetup
-from . import inputs, registry
+from ..train.settings import sweep
+from . import inputs, modelfields, registry
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")   # DIGITS' rule for user names
 NETWORK_FIELD = "custom_network"
@@ -85,6 +87,7 @@ def dataset_request(form, roots):
     else:
         errors["method"] = ["Not a valid choice (prebuilt or list)."]
         request = {}
+    modelfields.refuse_unsupported(form, modelfields.DATASET_FIELDS, errors)
     if errors:
         raise FieldErrors(errors)
     return name, method, request
@@ -249,17 +252,22 @@ class ModelRequest:
     """A checked new-model form: name, dataset job, network text, TrainSettings and the
     solver template facts DIGITS' form sets (gamma, power, rms_decay)."""
 
-    def __init__(self, name, dataset, network_text, settings, template_facts, group):
+    def __init__(self, name, dataset, network_text, settings, template_facts, group,
+                 combinations=None):
         self.name = name
         self.dataset = dataset
         self.network_text = network_text
         self.settings = settings
         self.template_facts = template_facts
         self.group = group
+        # [(job name, TrainSettings)]: one job per combination of a sweep's comma lists
+        self.combinations = combinations or [(name, settings)]
 
 
-def model_request(form, files, reg, default_gpu="auto"):
-    """The ModelRequest of a new-model form (FieldErrors for every bad field)."""
+def model_request(form, files, reg, default_gpu="auto", roots=None):
+    """The ModelRequest of a new-model form (FieldErrors for every bad field). roots:
+    pathguard.DataRoots the weights of custom_network_snapshot may lie in (or a job's
+    folder)."""
     errors = {}
     name = (form.get("model_name") or "").strip()
     if not name:
@@ -268,8 +276,10 @@ def model_request(form, files, reg, default_gpu="auto"):
     if dataset is None or dataset.state != registry.D_DONE:
         errors["dataset"] = ["Not a valid choice"]
     method = (form.get("method") or "standard").strip()
-    if method != "custom":
-        errors["method"] = ["only method=custom (a custom_network) is available here"]
+    if method not in ("custom", "previous"):
+        errors["method"] = ["Not a valid choice here: custom (a custom_network) or previous "
+                            "(previous_networks, a model of this server)"]
+    previous_text, weights = modelfields.weights_fields(form, reg, roots, errors)
     text = form.get(NETWORK_FIELD) or ""
     upload = (files.get("custom_network_file") or files.get(NETWORK_FIELD)) if files else None
     if upload and upload.filename:
@@ -277,26 +287,21 @@ def model_request(form, files, reg, default_gpu="auto"):
             text = upload.read().decode("utf-8")
         except UnicodeDecodeError:
             errors.setdefault(NETWORK_FIELD, []).append("the uploaded network is not UTF-8 text")
-    if method == "custom" and not text.strip():
+    if method == "previous":
+        text = previous_text or ""
+    elif method == "custom" and not text.strip():
         errors.setdefault(NETWORK_FIELD, []).append("This field is required.")
     framework = (form.get("framework") or "caffe").strip()
     if framework != "caffe":
         errors["framework"] = ["Not a valid choice (caffe)"]
-    settings, facts = _solver_settings(form, errors, default_gpu)
+    settings, facts, (rates, batches) = _solver_settings(form, errors, default_gpu)
+    modelfields.refuse_unsupported(form, modelfields.MODEL_FIELDS, errors)
     if errors:
         raise FieldErrors(errors)
+    settings = dataclasses.replace(settings, weights=tuple(weights) if weights else None)
     return ModelRequest(name, dataset, text, settings, facts,
-                        (form.get("group_name") or "").strip())
-
-
-def _single(form, name, kind, default, errors, minimum=None):
-    """A DIGITS comma-list field given one value (sweeps make one job per value in DIGITS;
-    here one job is made, so a list is refused)."""
-    text = (form.get(name) or "").strip()
-    if "," in text:
-        errors.setdefault(name, []).append("give one value: sweeps are not supported here")
-        return default
-    return number({name: text}, name, kind, default, minimum, errors=errors)
+                        (form.get("group_name") or "").strip(),
+                        sweep(settings, rates, batches, name))
 
 
 def _solver_settings(form, errors, default_gpu):
@@ -304,14 +309,35 @@ def _solver_settings(form, errors, default_gpu):
     snapshot = number(form, "snapshot_interval", float, 1.0, 0.0, errors=errors)
     val = number(form, "val_interval", float, 1.0, 0.0, errors=errors)
     seed = number(form, "random_seed", int, None, 0, errors=errors)
-    batch = _single(form, "batch_size", int, None, errors, 1)
-    base_lr = _single(form, "learning_rate", float, 0.01, errors, 0.0)
+    batches = modelfields.number_list(form, "batch_size", int,
+                                      jobsetup.TrainSettings.batch_size, 1, errors)
+    rates = modelfields.number_list(form, "learning_rate", float, 0.01, 0.0, errors)
+    mean, crop, accumulation = modelfields.transform_fields(form, errors)
     solver_text = (form.get("solver_type") or "SGD").strip().upper()
     solver_type = SOLVER_TYPES.get(solver_text)
     if solver_type is None:
         errors["solver_type"] = [f"Not a valid choice: {solver_text} (this Caffe has "
                                  f"{', '.join(SOLVER_TYPES)})"]
     policy = (form.get("lr_policy") or "step").strip()
+    steps, facts = _policy_facts(form, policy, errors)
+    if solver_type == "RMSProp":
+        facts["rms_decay"] = number(form, "rms_decay", float, 0.99, errors=errors)
+    gpu = modelfields.gpu_field(form, default_gpu, errors)
+    for interval, field in ((snapshot, "snapshot_interval"), (val, "val_interval")):
+        if interval == 0:
+            errors.setdefault(field, []).append("0 (never) is not supported here; give epochs")
+    settings = jobsetup.TrainSettings(
+        epochs=float(epochs or 30), batch_size=batches[0],
+        val_interval=val or 1.0, snapshot_interval=snapshot or 1.0, base_lr=rates[0],
+        lr_policy=policy if policy in LR_POLICIES else None, solver_type=solver_type,
+        lr_steps=steps, seed=seed, gpu=gpu,
+        allow_unshared=inputs.flag(form, "allow_unshared"), mean=mean, crop_size=crop,
+        batch_accumulation=accumulation)
+    return settings, facts, (rates, batches)
+
+
+def _policy_facts(form, policy, errors):
+    """(lr_steps percents or None, solver template facts) of the lr_policy's fields."""
     facts = {}
     steps = None
     if policy not in LR_POLICIES:
@@ -336,20 +362,7 @@ def _solver_settings(form, errors, default_gpu):
     elif policy == "sigmoid":
         steps = (number(form, "lr_sigmoid_step", float, 50.0, 0.0, 100.0, errors=errors),)
         facts["gamma"] = number(form, "lr_sigmoid_gamma", float, 0.1, errors=errors)
-    if solver_type == "RMSProp":
-        facts["rms_decay"] = number(form, "rms_decay", float, 0.99, errors=errors)
-    gpu = (form.get("select_gpu") or "next").strip()
-    gpu = default_gpu if gpu in ("next", "") else gpu
-    for interval, field in ((snapshot, "snapshot_interval"), (val, "val_interval")):
-        if interval == 0:
-            errors.setdefault(field, []).append("0 (never) is not supported here; give epochs")
-    settings = jobsetup.TrainSettings(
-        epochs=float(epochs or 30), batch_size=batch or jobsetup.TrainSettings.batch_size,
-        val_interval=val or 1.0, snapshot_interval=snapshot or 1.0, base_lr=base_lr,
-        lr_policy=policy if policy in LR_POLICIES else None, solver_type=solver_type,
-        lr_steps=steps, seed=seed, gpu=gpu,
-        allow_unshared=inputs.flag(form, "allow_unshared"))
-    return settings, facts
+    return steps, facts
 
 
 def check_network_text(text):
@@ -416,12 +429,17 @@ def network_error(err, text, network_path):
 OPTION_FIELDS = {"--epochs": "train_epochs", "--batch-size": "batch_size",
                  "--val-batch-size": "batch_size", "--val-interval": "val_interval",
                  "--snapshot-interval": "snapshot_interval", "--base-lr": "learning_rate",
-                 "--lr-steps": "lr_policy", "--gpu": "select_gpu", "--seed": "random_seed"}
+                 "--lr-steps": "lr_policy", "--gpu": "select_gpu", "--seed": "random_seed",
+                 "--weights": "custom_network_snapshot", "--mean": "use_mean",
+                 "--crop-size": "crop_size", "--batch-accumulation": "batch_accumulation"}
 
 
-def create_model(request, jobs_dir):
+def create_model(request, jobs_dir, name=None, settings=None, group=None):
     """Check and write the job (jobsetup.create_job, as `train` does); its jobs.Job.
-    FieldErrors naming the field (and network line) when a check fails."""
+    name / settings / group: one combination of a sweep (default: the request's own
+    settings, unnamed). FieldErrors naming the field (and network line) when a check
+    fails."""
+    settings = settings or request.settings
     try:
         check_network_text(request.network_text)
     except BadInputError as err:
@@ -436,10 +454,13 @@ def create_model(request, jobs_dir):
         template_path = os.path.join(tmp, "solver.prototxt")
         prototxt.write_text(template_path, template)
         try:
-            return jobsetup.create_job(request.dataset.folder, network_path, request.settings,
-                                       solver_template=template_path, jobs_dir=jobs_dir)
+            return jobsetup.create_job(request.dataset.folder, network_path, settings,
+                                       solver_template=template_path, jobs_dir=jobs_dir,
+                                       name=name, group=group)
         except BadInputError as err:
             where = err.where or ""
+            if any(where.startswith(path) for path in settings.weights or ()):
+                raise _one("custom_network_snapshot", str(err)) from None
             for option, field in OPTION_FIELDS.items():
                 if where == option:
                     message = str(err)[len(where) + 2:]

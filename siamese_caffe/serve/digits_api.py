@@ -147,8 +147,10 @@ def model_dict(job, reg, queue_state=None, verbose=True):
         "framework": "caffe", "image resize mode": None, "digits version": __version__,
         "solver file": jobs.FILES["solver"], "train_val file": jobs.FILES["train_val"],
         "deploy file": jobs.FILES["deploy"], "model file": jobs.FILES["original"],
-        "mean subtraction": "image", "caffe flavor": "BVLC", "caffe version": "1.0.0",
+        "mean subtraction": job.transform.mean, "caffe flavor": "BVLC", "caffe version": "1.0.0",
     }
+    if job.weights:          # this project's: where a fine-tuned job's weights came from
+        document["weights"] = job.weights["sources"]
     if verbose:
         document["directory"] = job.path
         document["snapshots"] = [s.epoch for s in snapshots]

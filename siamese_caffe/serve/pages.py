@@ -105,9 +105,11 @@ def new_model():
 
 
 def _model_form(form, errors, status=200):
-    sets = [d for d in web.service().registry.datasets() if d.state == registry.D_DONE]
-    return flask.render_template("new_model.html", form=form, errors=errors,
-                                 datasets=sets), status
+    service = web.service()
+    sets = [d for d in service.registry.datasets() if d.state == registry.D_DONE]
+    return flask.render_template("new_model.html", form=form, errors=errors, datasets=sets,
+                                 models=service.registry.models(),
+                                 devices=answers.device_choices(), pathsep=os.pathsep), status
 
 
 @bp.post("/models/images/generic")
@@ -116,10 +118,10 @@ def create_model_page():
     if web.wants_json():
         return answers.model_created(service, web.create_fields(), files, web.user_fields())
     try:
-        job = service.create_model(flask.request.form, files, web.username())
+        made = service.create_model(flask.request.form, files, web.username())
     except creation.FieldErrors as err:
         return _model_form(flask.request.form, err.errors, 400)
-    return flask.redirect(f"/models/{job.job_id}")
+    return flask.redirect(f"/models/{made[0].job_id}" if len(made) == 1 else "/")
 
 
 @bp.post("/models/visualize-network")

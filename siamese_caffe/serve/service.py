@@ -8,6 +8,7 @@ web.service(); answers.py reads from it.
 
 import logging
 import os
+import shutil
 import threading
 
 import werkzeug.exceptions as http
@@ -105,13 +106,28 @@ class JobService:
 
     # ---- models
     def create_model(self, form, files, username=None):
-        request = creation.model_request(form, files, self.registry, self.default_gpu)
-        job = creation.create_model(request, self.jobs_dir)
-        registry.write_model_sidecar(job, {"name": request.name, "group": request.group,
-                                           "username": username,
-                                           "dataset_id": request.dataset.job_id})
-        self.start(job)
-        return job
+        """Check a new-model form and queue its job; the jobs.Job list (one per combination
+        of a sweep's comma lists, all in one group). When one is refused, none is kept."""
+        request = creation.model_request(form, files, self.registry, self.default_gpu,
+                                         self.roots)
+        sweep = len(request.combinations) > 1
+        group = request.group or (request.name if sweep else "")
+        made = []
+        try:
+            for name, settings in request.combinations:
+                job = creation.create_model(request, self.jobs_dir, name, settings,
+                                            group or None)
+                made.append(job)
+                registry.write_model_sidecar(job, {"name": name, "group": group,
+                                                   "username": username,
+                                                   "dataset_id": request.dataset.job_id})
+        except BaseException:
+            for job in made:                   # made by this request, never queued
+                shutil.rmtree(job.path, ignore_errors=True)
+            raise
+        for job in made:
+            self.start(job)
+        return made
 
     def start(self, job):
         """Queue a model job for training (or to continue from its last snapshot)."""

@@ -98,11 +98,11 @@ def _check_described(job, net):
     """BadInputError naming deploy.prototxt when the net Caffe built from it lacks the
     blobs inference reads (a file cut at a layer boundary still parses)."""
     blobs = net["blobs"]
-    want = tuple(job.image_shape)
+    want = tuple(job.input_shape)
     have = tuple(blobs.get(job.input_blob, [])[1:])
     if have != want:
         raise BadInputError(f"its input blob '{job.input_blob}' is "
-                            f"{_dims_text(have) if have else 'missing'}, the job's images are "
+                            f"{_dims_text(have) if have else 'missing'}, the job's inputs are "
                             f"{_dims_text(want)} (cut short or edited?)", where=job.deploy_path)
     for name in job.feature_blobs:
         if name not in blobs:

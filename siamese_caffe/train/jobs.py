@@ -8,6 +8,7 @@ A job lives in ``jobs/<job_id>/`` (job ids as DIGITS made them,
     deploy.prototxt          it for inference: Input `data` 1 x 3 x H x W, no label, no loss
     solver.prototxt          the solver; `net` and `snapshot_prefix` relative to the job folder
     snapshot_iter_N.caffemodel / .solverstate   weights and solver state after N iterations
+    weights.caffemodel       (fine-tuned jobs) the layers training starts from (weights.py)
     caffe_output.log         Caffe's own log (glog) of the training
     train_log.csv            one row per display interval (phase "train") and per
                              validation pass (phase "val"), see trainlog.py
@@ -18,13 +19,19 @@ A job lives in ``jobs/<job_id>/`` (job ids as DIGITS made them,
 job.json (JSON object):
 
     job_id, created (ISO time), status (one of STATUSES below), message (why it
-    stopped, or null), pid (of the training process while it runs),
+    stopped, or null), pid (of the training process while it runs), name and
+    group (null unless given; a sweep's jobs share a group),
     dataset   {folder, mean_file, image_shape [3, H, W], train_pairs, val_pairs,
                identity (datasets.identity: seed, created, counts, content SHA-256s)}
     network   {source (path given), feature_blobs [left, right], feature_dim,
                margin, legacy_loss, loss_layer, loss_top, input_blob "data",
                label_blob "label", shared_layers [[left, right], ...],
                param_shapes {layer: [[dims] per blob]} of the deploy net}
+    transform {mean "image"|"pixel"|"none", mean_values [B, G, R] or null, crop_size or
+              null, input_shape [3, h, w] the deploy net reads} (net/transform.py)
+    weights   (fine-tuned jobs only) {file "weights.caffemodel", digest, sources [{path,
+              sha256, bytes, job_id, snapshot_iteration, snapshot_epoch, loaded, refused}],
+              fresh [layers], report [lines]} (weights.py)
     plan      solver.Plan as a dict (epochs, batch sizes, iterations_per_epoch, max_iter, ...)
     settings  the options training ran with (solver type, base_lr, lr_policy, seed, mode, ...)
     snapshots [{iteration, epoch, caffemodel, solverstate, files}] (file names in the job
@@ -152,6 +159,16 @@ class Job:
         return self.info.get("created")
 
     @property
+    def name(self):
+        """The name given to the job (str), or None."""
+        return self.info.get("name")
+
+    @property
+    def group(self):
+        """The group the job belongs to (str; a sweep's jobs share one), or None."""
+        return self.info.get("group")
+
+    @property
     def iteration(self):
         """Iteration of the last snapshot (0 before the first)."""
         return int(self.info.get("iteration") or 0)
@@ -230,6 +247,30 @@ class Job:
     def image_shape(self):
         """(3, H, W) of the pairs the net reads."""
         return tuple(self._fact("dataset", "image_shape"))
+
+    @property
+    def transform(self):
+        """The job's input transform (net.transform.Transform: mean mode, crop); a job made
+        before it was recorded subtracted the mean image and did not crop."""
+        from ..net.transform import Transform
+
+        return Transform.from_dict(self.info.get("transform"), self.image_shape)
+
+    @property
+    def input_shape(self):
+        """(3, h, w) the deploy net reads: the crop's size, else the image_shape."""
+        return self.transform.input_shape
+
+    @property
+    def weights(self):
+        """job.json's `weights` section (dict) of a fine-tuned job, or None."""
+        return self.info.get("weights")
+
+    @property
+    def weights_path(self):
+        """Absolute path of weights.caffemodel training starts from, or None."""
+        record = self.weights
+        return os.path.join(self.path, record["file"]) if record else None
 
     @property
     def feature_blobs(self):

@@ -4,7 +4,8 @@
 (prototxt.py, netcheck.py), plans the solver (solver.py), wraps the network
 (wrap.py), builds the result once in a child Caffe (netprobe.py) to catch what
 only Caffe can tell, checks that the two branches share their params, draws
-network.png and writes job.json — all in a temporary folder beside
+network.png, writes the fine-tuning weights (weights.py) and job.json — all in a
+temporary folder beside
 ``jobs/<job_id>`` that is renamed into place at the end, so bad input leaves
 no half-made job. The layout is described in jobs.py.
 """
@@ -17,9 +18,9 @@ from dataclasses import asdict, dataclass
 
 from ..errors import BadInputError
 from ..runtime import atomic_files, devices, netprobe, prototxt, staging
-from ..data import datasets
-from ..net import drawnet, netcheck, solver, wrap
-from . import jobfiles, jobs
+from ..data import datasets, mean_files
+from ..net import drawnet, netcheck, solver, transform, wrap
+from . import jobfiles, jobs, weights
 from .settings import DEFAULT_NETWORK, DEFAULT_SOLVER, TrainSettings, default_file
 
 @dataclass
@@ -38,11 +39,16 @@ class JobDraft:
     notes: list
     solver_template: str
     nets: dict                # {"train_val": NetParameter, "deploy": NetParameter}
+    transform: transform.Transform
 
 
 def create_job(dataset_dir, network_path=None, settings=None, solver_template=None,
-               jobs_dir=jobs.DEFAULT_JOBS_DIR, job_id=None):
-    """Check the inputs, write ``jobs_dir/<job_id>/`` and return its jobs.Job (status "created")."""
+               jobs_dir=jobs.DEFAULT_JOBS_DIR, job_id=None, name=None, group=None):
+    """Check the inputs, write ``jobs_dir/<job_id>/`` and return its jobs.Job (status "created").
+
+    name / group: the job's name and the group it belongs to (a sweep's jobs share one),
+    recorded in job.json; None: unnamed, in no group.
+    """
     settings = settings or TrainSettings()
     draft = draft_job(dataset_dir, network_path or default_file(DEFAULT_NETWORK), settings,
                       solver_template or default_file(DEFAULT_SOLVER))
@@ -52,9 +58,12 @@ def create_job(dataset_dir, network_path=None, settings=None, solver_template=No
         raise BadInputError("a job with this id already exists", where=final)
     with staging.staged_folder(final) as work:
         _write_files(work, draft)
-        network = _probe_and_check(work, draft, settings.allow_unshared)
+        network, train_layers = _probe_and_check(work, draft, settings.allow_unshared)
         drawnet.draw_net(draft.nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))
         info = _job_info(job_id, draft, network, settings)
+        info.update(name=name, group=group)
+        if settings.weights:
+            info["weights"] = _write_weights(work, settings.weights, train_layers)
         info["files"] = jobfiles.prototxt_digests(work)
         jobs.Job(work, info).save()
     return jobs.Job.load(final)
@@ -72,7 +81,12 @@ def draft_job(dataset_dir, network_path, settings, solver_template):
                             val_batch_size=settings.val_batch_size,
                             val_interval=settings.val_interval,
                             snapshot_interval=settings.snapshot_interval,
-                            display=settings.display)
+                            display=settings.display,
+                            batch_accumulation=settings.batch_accumulation)
+    shape = dataset.image_shape
+    crop = transform.make_transform(
+        settings.mean, settings.crop_size, shape,
+        mean_files.read_binaryproto(dataset.mean_file) if settings.mean == "pixel" else None)
     device = devices.choose_device(settings.gpu)
     seed = settings.seed if settings.seed is not None else secrets.randbelow(2 ** 31)
     solver_param, notes = solver.solver_parameter(
@@ -80,10 +94,20 @@ def draft_job(dataset_dir, network_path, settings, solver_template):
         base_lr=settings.base_lr, lr_policy=settings.lr_policy,
         solver_type=settings.solver_type, lr_steps=settings.lr_steps, where=solver_template)
     nets = {"train_val": wrap.train_val_net(user_net, dataset, plan.batch_size,
-                                            plan.val_batch_size),
-            "deploy": wrap.deploy_net(user_net, dataset.image_shape)}
+                                            plan.val_batch_size, crop),
+            "deploy": wrap.deploy_net(user_net, crop.input_shape)}
     return JobDraft(dataset, network_path, original_text, user_net, info, plan, device, seed,
-                    solver_param, notes, solver_template, nets)
+                    solver_param, notes, solver_template, nets, crop)
+
+
+def _write_weights(folder, paths, train_layers):
+    """Check the fine-tuning weights against the net Caffe built and write the layers that
+    fit to weights.caffemodel; job.json's `weights` section (with the report lines)."""
+    plan = weights.plan_weights(list(paths), train_layers)
+    record = plan.as_record()
+    record["digest"] = weights.write_weights(plan, folder)
+    record["report"] = plan.report()
+    return record
 
 
 def _write_files(folder, draft):
@@ -92,14 +116,15 @@ def _write_files(folder, draft):
                         header="The network wrapped for training by siamese-caffe train: "
                                "Data layers for both phases, then original.prototxt.")
     prototxt.write_text(os.path.join(folder, jobs.FILES["deploy"]), draft.nets["deploy"],
-                        header="The network for inference: mean-subtracted 3 x H x W pairs "
-                               "in, features out.")
+                        header="The network for inference: pairs in (mean subtracted and centre-"
+                               "cropped as job.json's transform says), features out.")
     prototxt.write_text(os.path.join(folder, jobs.FILES["solver"]), draft.solver_param,
                         header="Run from this folder: caffe train -solver solver.prototxt")
 
 
 def _probe_and_check(folder, draft, allow_unshared):
-    """Build the job's solver and deploy net in a child Caffe; the job.json 'network' dict."""
+    """Build the job's solver and deploy net in a child Caffe; (the job.json 'network' dict,
+    the train net's layers as netprobe describes them)."""
     runtime = os.path.join(folder, ".probe-solver.prototxt")
     prototxt.write_text(runtime, solver.runtime_copy(
         prototxt.read_solver(os.path.join(folder, jobs.FILES["solver"])), folder))
@@ -121,13 +146,14 @@ def _probe_and_check(folder, draft, allow_unshared):
                                 "the label); compute the features from `data` alone",
                                 where=network_path)
     dims = [blobs[blob][1:] for blob in info.feature_blobs]
-    return {"source": os.path.abspath(network_path),
-            "feature_blobs": list(info.feature_blobs), "feature_dim": int(math.prod(dims[0])),
-            "margin": info.margin, "legacy_loss": info.legacy_loss,
-            "loss_layer": info.loss_layer, "loss_top": info.loss_top,
-            "input_blob": netcheck.INPUT_BLOB, "label_blob": netcheck.LABEL_BLOB,
-            "shared_layers": [list(pair) for pair in shared],
-            "param_shapes": {layer["name"]: layer["blobs"] for layer in deployed["layers"]}}
+    facts = {"source": os.path.abspath(network_path),
+             "feature_blobs": list(info.feature_blobs), "feature_dim": int(math.prod(dims[0])),
+             "margin": info.margin, "legacy_loss": info.legacy_loss,
+             "loss_layer": info.loss_layer, "loss_top": info.loss_top,
+             "input_blob": netcheck.INPUT_BLOB, "label_blob": netcheck.LABEL_BLOB,
+             "shared_layers": [list(pair) for pair in shared],
+             "param_shapes": {layer["name"]: layer["blobs"] for layer in deployed["layers"]}}
+    return facts, trained["train"]["layers"]
 
 
 def _job_info(job_id, draft, network, settings):
@@ -142,6 +168,7 @@ def _job_info(job_id, draft, network, settings):
                     "train_pairs": dataset.counts["train"], "val_pairs": dataset.counts["val"],
                     "identity": datasets.identity(dataset.manifest)},
         "network": network,
+        "transform": draft.transform.as_dict(),
         "plan": draft.plan.as_dict(),
         "settings": {**asdict(settings), "seed": draft.seed,
                      "device": devices.describe(draft.device),

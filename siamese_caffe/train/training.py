@@ -19,6 +19,8 @@ last .solverstate when resuming, and steps it one iteration at a time:
   which would corrupt the heap rather than stop cleanly (on a GPU, where that
   kernel is safe and reading every blob back would cost time, only the loss is
   checked). Weights are checked before each snapshot;
+- a fine-tuned job (job.json `weights`) starts from weights.caffemodel, copied into
+  the net by layer name before the first validation pass;
 - Ctrl-C or SIGTERM finishes the iteration under way, snapshots and returns
   "interrupted"; `train_job(job, resume=True)` continues from there.
 
@@ -122,6 +124,8 @@ def _run(job, device, start, progress, out):
         caffe_solver = _make_solver(caffe, job)
         if start:
             _restore(caffe_solver, start, job.path)
+        elif job.weights_path:
+            _load_weights(caffe_solver, job)
         loop = TrainingLoop(job, caffe_solver, log, stop, out or user_stream, progress,
                             check_forward=device is None)
         return loop.run()
@@ -185,7 +189,9 @@ class TrainingLoop:
 
     def pairs_per_second(self):
         """Training throughput of this run: pairs through forward + backward + update per second."""
-        return self.plan.batch_size * self.steps / self.step_seconds if self.step_seconds else 0.0
+        if not self.step_seconds:
+            return 0.0
+        return self.plan.pairs_per_iteration * self.steps / self.step_seconds
 
     def _step(self):
         """One solver iteration; its training loss."""
@@ -313,6 +319,14 @@ def _make_solver(caffe, job):
     runtime.snapshot_prefix = snapshot_temp_prefix(job)
     runtime.snapshot_format = runtime.BINARYPROTO
     return solver.load_caffe_solver(caffe, runtime, job.path)
+
+
+def _load_weights(caffe_solver, job):
+    """Copy a fine-tuned job's weights.caffemodel into the net before its first iteration
+    (checked against its recorded digest first: Caffe aborts on a damaged file). The test
+    net shares the train net's params at each validation pass."""
+    jobfiles.check_recorded(job.weights_path, job.weights["digest"])
+    caffe_solver.net.copy_from(job.weights_path)
 
 
 def snapshot_temp_prefix(job):
