@@ -219,8 +219,9 @@ class Demo:
         queries = image_sources.from_list_file(self.path("mnist", "val.txt"))
         report, arrays = evaluation.evaluate(embedder, reference, queries,
                                              log=lambda line: self.say(f"      {line}"))
-        evaluation.write_report(self.path("report"), report, arrays,
-                                loss_png=job.file("loss_plot"))
+        folder = evaluation.write_report(self.path("report"), report, arrays,
+                                         loss_png=job.file("loss_plot"))
+        evaluation.record_calibration(job, embedder, report, arrays, folder)
         return report
 
     def _print_summary(self, summary):

@@ -55,6 +55,7 @@ def run(args):
                                          log=say)
     folder = evaluation.write_report(output, report, arrays, loss_png=job.file("loss_plot"),
                                      force=args.force)
+    evaluation.record_calibration(job, embedder, report, arrays, folder)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
