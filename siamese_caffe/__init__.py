@@ -9,6 +9,7 @@ the stages before it:
     train/     job folders, the training loop, its log and loss plot
     infer/     embeddings of images, predictions of lists, visualizations, cluster plots
     evaluate/  pair and neighbour metrics and the report
+    use/       the trained twin at work: verify two images, galleries (FAISS), ONNX export
     serve/     DIGITS' REST routes and pages
 
 cli.py and commands/ (one module per subcommand), errors.py and demo.py sit on top.

@@ -25,6 +25,9 @@ COMMANDS = {
     "infer-many": "infer_many",
     "plot-clusters": "plot_clusters",
     "evaluate": "evaluate",
+    "verify": "verify",
+    "gallery": "gallery",
+    "export": "export",
     "demo": "demo",
     "serve": "serve",
 }

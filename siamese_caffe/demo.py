@@ -219,8 +219,9 @@ class Demo:
         queries = image_sources.from_list_file(self.path("mnist", "val.txt"))
         evaluation, arrays = report.evaluate(embedder, reference, queries,
                                              log=lambda line: self.say(f"      {line}"))
-        report.write_report(self.path("report"), evaluation, arrays,
-                            loss_png=job.file("loss_plot"))
+        folder = report.write_report(self.path("report"), evaluation, arrays,
+                                     loss_png=job.file("loss_plot"))
+        report.record_calibration(job, embedder, evaluation, arrays, folder)
         return evaluation
 
     def _print_summary(self, summary):

@@ -55,6 +55,7 @@ def run(args):
                                          log=say)
     folder = report.write_report(output, evaluation, arrays, loss_png=job.file("loss_plot"),
                                  force=args.force)
+    report.record_calibration(job, embedder, evaluation, arrays, folder)
     if args.json:
         print(json.dumps(evaluation, indent=2))
     else:

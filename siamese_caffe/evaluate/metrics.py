@@ -93,10 +93,16 @@ def knn_predict(reference, reference_labels, queries, k=5):
     votes = np.asarray(reference_labels)[np.asarray(index).reshape(len(queries), k)]
     predicted = np.empty(len(queries), np.int64)
     for row, neighbours in enumerate(votes):
-        classes, counts = np.unique(neighbours, return_counts=True)
-        tied = set(classes[counts == counts.max()].tolist())
-        predicted[row] = next(c for c in neighbours if c in tied)   # nearest first
+        predicted[row] = majority_vote(neighbours)
     return predicted
+
+
+def majority_vote(neighbours):
+    """The most common of the labels `neighbours` (nearest first); a tie goes to the class
+    of the nearest tied neighbour. (K,) int → int."""
+    classes, counts = np.unique(np.asarray(neighbours), return_counts=True)
+    tied = set(classes[counts == counts.max()].tolist())
+    return int(next(c for c in neighbours if c in tied))
 
 
 def class_spreads(points, labels):

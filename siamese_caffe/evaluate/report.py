@@ -12,6 +12,8 @@ Two measurements, with one loaded net (inference.Embedder):
 
 `write_report` puts report.json, report.md and its plots (roc.png,
 distances.png, clusters.png, loss.png) into a folder built beside the target.
+`record_calibration` keeps in job.json what `verify` needs of it: the EER threshold
+and where the validation pairs' distances lie (percentiles of each kind).
 """
 
 import datetime
@@ -28,6 +30,8 @@ from ..infer.embedding import distance
 from . import plots, metrics
 from .report_markdown import report_markdown
 from .settings import DEFAULT_K
+
+PERCENTILES = 101    # job.json keeps the 0th, 1st, ..., 100th percentile of pair distances
 
 
 
@@ -130,6 +134,37 @@ def write_report(folder, report, arrays, loss_png=None, force=False):
         with open(os.path.join(work, "report.md"), "w") as f:
             f.write(report_markdown(report, has_loss=bool(loss_png and os.path.isfile(loss_png))))
     return os.path.abspath(folder)
+
+
+def calibration(report, arrays, caffemodel_digest=None):
+    """job.json's record of one evaluation (train.jobs.Job.record_evaluation): the EER
+    threshold and rate on the validation pairs, their counts, the 0th..100th percentiles
+    of the same-class and of the different-class pair distances (lists of PERCENTILES
+    floats, [] when there is no such pair), the report folder and the snapshot's digest."""
+    distances, same = arrays["distances"], arrays["same"]
+    steps = np.linspace(0, 100, PERCENTILES)
+
+    def percentiles(values):
+        return [float(v) for v in np.percentile(values, steps)] if len(values) else []
+
+    pairs = report["pairs"]
+    return {"eer_threshold": pairs["eer_threshold"], "equal_error_rate": pairs["equal_error_rate"],
+            "pairs": pairs["count"], "same_class": pairs["same_class"],
+            "same_class_percentiles": percentiles(distances[same]),
+            "different_class_percentiles": percentiles(distances[~same]),
+            "report": report.get("report_folder"), "created": report["created"],
+            "caffemodel": caffemodel_digest}
+
+
+def record_calibration(job, embedder, report, arrays, folder):
+    """Record the evaluation of `embedder`'s snapshot in `job`'s job.json (see calibration);
+    folder: where its report was written."""
+    snapshot = embedder.snapshot
+    digest = snapshot.digest(snapshot.caffemodel_path)
+    facts = calibration({**report, "report_folder": os.path.abspath(folder)}, arrays,
+                        digest["sha256"] if digest else None)
+    job.record_evaluation(snapshot.iteration, facts)
+    return facts
 
 
 def _finite_or_none(value):

@@ -22,18 +22,23 @@ from ..errors import BadInputError, OutputError
 from . import atomic_files
 
 
-def check_free(target, force=False):
-    """BadInputError when `target` exists and force is False."""
+def check_free(target, force=False, marker=None):
+    """BadInputError when `target` exists and force is False. With `marker` (a file name),
+    force replaces only a folder holding that file: one this tool made."""
     if os.path.lexists(target) and not force:
         raise BadInputError("output folder already exists (use --force to replace it)",
                             where=target)
+    if os.path.lexists(target) and marker and not os.path.isfile(os.path.join(target, marker)):
+        raise BadInputError(f"exists and is not a folder this tool made (no {marker}); "
+                            "--force replaces only those", where=target)
 
 
 @contextlib.contextmanager
-def staged_folder(target, force=False):
-    """Context manager yielding the path of a temporary folder that becomes `target`."""
+def staged_folder(target, force=False, marker=None):
+    """Context manager yielding the path of a temporary folder that becomes `target`
+    (`marker`: see check_free)."""
     target = os.path.abspath(target)
-    check_free(target, force)
+    check_free(target, force, marker)
     parent = os.path.dirname(target)
     try:
         os.makedirs(parent, exist_ok=True)

@@ -23,6 +23,11 @@ a view finds with web.service()). Every route, and the view that answers it:
     GET    /jobs/<id>                                api.job_page (302 to its page)
     PUT    /jobs/<id>                                api.edit_job
     POST   /login                                    api.login
+    POST   /models/<id>/verify.json                  api.verify_json
+    POST   /models/<id>/galleries.json               api.create_gallery
+    GET    /models/<id>/galleries.json               api.list_galleries
+    GET    /galleries/<id>.json                      api.show_gallery
+    POST   /galleries/<id>/search.json               api.search_gallery
     GET    /                                         pages.home
     GET    /datasets/images/generic/new, /datasets/new    pages.new_dataset
     POST   /datasets/images/generic                  pages.create_dataset_page
@@ -37,12 +42,15 @@ a view finds with web.service()). Every route, and the view that answers it:
     POST   /models/images/generic/infer_one          pages.test_one
     POST   /models/images/generic/infer_many         pages.test_many
     GET    /models/<id>/results/<rid>.csv|.json      pages.test_many_result
+    POST   /models/<id>/verify                       pages.verify_page
+    POST   /models/<id>/search                       pages.search_page
+    GET    /galleries/<id>/images/<n>                pages.gallery_image
 
 A view reads the request (web.py) and sends what a builder in answers.py makes without
 Flask (pictures.py for the pages' pictures); a JSON route and the page beside it share
 the builder. server.py turns every failure into DIGITS' JSON error (or an error page).
 Beside them: the jobs the routes create and run (creation, registry, jobqueue), DIGITS'
 status words and documents (digits_api), request fields (inputs), loaded nets
-(netcache), kept Test Many results (results), and the guards: paths inside the data
+(netcache), kept Test Many results (results), verify and galleries (galleries), and the guards: paths inside the data
 roots (pathguard), origin, host and token (security); defaults in settings.
 """

@@ -29,7 +29,7 @@ import json
 import flask
 import werkzeug.exceptions as http
 
-from . import answers, creation, inputs, web
+from . import answers, creation, galleries, inputs, web
 
 INFER_ONE = "/models/images/generic/infer_one.json"
 INFER_MANY = "/models/images/generic/infer_many.json"
@@ -213,3 +213,43 @@ def job_page(job_id):
     kind = "models" if service.registry.model(job_id) else "datasets"
     service.any_or_404(job_id)
     return flask.redirect(f"/{kind}/{job_id}")
+
+
+# ---- verify and galleries (docs/rest-api.md; serve/galleries.py) -----------------------------
+
+@bp.post("/models/<job_id>/verify.json")
+def verify_json(job_id):
+    service = web.service()
+    return galleries.verify_answer(service, service.model_or_404(job_id), web.job_fields(),
+                                   flask.request.files)
+
+
+@bp.post("/models/<job_id>/galleries.json")
+def create_gallery(job_id):
+    service = web.service()
+    try:
+        return galleries.build_request(service, service.model_or_404(job_id),
+                                       flask.request.form)
+    except creation.FieldErrors as err:
+        return {"errors": err.errors}, 400
+
+
+@bp.get("/models/<job_id>/galleries.json")
+def list_galleries(job_id):
+    service = web.service()
+    return {"galleries": galleries.model_galleries(service, service.model_or_404(job_id))}
+
+
+@bp.get("/galleries/<gallery_id>.json")
+def show_gallery(gallery_id):
+    service = web.service()
+    return galleries.gallery_answer(service, *galleries.find_gallery(service, gallery_id))
+
+
+@bp.post("/galleries/<gallery_id>/search.json")
+def search_gallery(gallery_id):
+    service = web.service()
+    job, folder = galleries.find_gallery(service, gallery_id)
+    if galleries.gallery_answer(service, job, folder)["status"] != "done":
+        raise http.Conflict(f"gallery {gallery_id} is not built (yet)")
+    return galleries.search_answer(service, folder, flask.request.form, flask.request.files)

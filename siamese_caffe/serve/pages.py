@@ -21,7 +21,7 @@ import werkzeug.exceptions as http
 from .. import __version__
 from ..errors import BadInputError, SiameseCaffeError
 from ..train import jobs
-from . import answers, creation, digits_api, inputs, pictures, registry, web
+from . import answers, creation, digits_api, galleries, inputs, pictures, registry, web
 
 MODEL_FILES = ("deploy.prototxt", "train_val.prototxt", "solver.prototxt", "original.prototxt",
                "network.png", "loss.png", "train_log.csv", "caffe_output.log")
@@ -149,7 +149,9 @@ def model_page(job_id):
                                  snapshots=job.snapshots(),
                                  dataset=reg.dataset(reg.dataset_id_of(job) or ""),
                                  files=[f for f in MODEL_FILES
-                                        if os.path.isfile(os.path.join(job.path, f))])
+                                        if os.path.isfile(os.path.join(job.path, f))],
+                                 galleries=[g for g in galleries.model_galleries(service, job)
+                                            if g["status"] == "done"])
 
 
 @bp.get("/models/<job_id>/progress.json")
@@ -235,3 +237,52 @@ def test_many_result(job_id, result_id, kind):
     response.headers["Content-Disposition"] = \
         f'attachment; filename="predictions-{job_id}.{kind}"'
     return response
+
+
+# ---- Verify and Search (serve/galleries.py) -------------------------------------------------
+
+@bp.post("/models/<job_id>/verify")
+def verify_page(job_id):
+    service = web.service()
+    job = service.model_or_404(job_id)
+    files = flask.request.files
+    raw = {side: files[f"image_file_{side}"].read() if files.get(f"image_file_{side}") else None
+           for side in ("a", "b")}
+    uploads = {f"image_file_{side}": _Upload(data, files[f"image_file_{side}"].filename)
+               for side, data in raw.items() if data is not None}
+    answer = galleries.verify_answer(service, job, web.job_fields(), uploads)
+    return flask.render_template("verify.html", job=job, m=answers.model_row(service, job),
+                                 answer=answer, pictures=[pictures.data_uri(data) if data
+                                                          else None for data in raw.values()])
+
+
+@bp.post("/models/<job_id>/search")
+def search_page(job_id):
+    service = web.service()
+    job = service.model_or_404(job_id)
+    gallery_id = (flask.request.form.get("gallery_id") or "").strip()
+    owner, folder = galleries.find_gallery(service, gallery_id)
+    if owner.job_id != job.job_id:
+        raise http.NotFound("Gallery not found")
+    upload = flask.request.files.get("image_file")
+    data = upload.read() if upload else None
+    files = {"image_file": _Upload(data, upload.filename)} if data else {}
+    answer = galleries.search_answer(service, folder, flask.request.form, files)
+    return flask.render_template("search.html", job=job, m=answers.model_row(service, job),
+                                 answer=answer, picture=pictures.data_uri(data) if data else None)
+
+
+@bp.get("/galleries/<gallery_id>/images/<int:position>")
+def gallery_image(gallery_id, position):
+    _, folder = galleries.find_gallery(web.service(), gallery_id)
+    return flask.Response(galleries.reference_picture(folder, position), mimetype="image/png")
+
+
+class _Upload:
+    """An upload already read: what galleries' builders read (read(), filename)."""
+
+    def __init__(self, data, filename):
+        self.data, self.filename = data, filename
+
+    def read(self):
+        return self.data

@@ -16,7 +16,7 @@ import werkzeug.exceptions as http
 from ..errors import SiameseCaffeError
 from ..runtime import staging
 from ..train import jobs
-from . import creation, digits_api, jobqueue, registry, results
+from . import creation, digits_api, galleries, jobqueue, registry, results
 
 log = logging.getLogger("siamese_caffe.serve")
 
@@ -33,6 +33,8 @@ class JobService:
         self.queue = queue or jobqueue.JobQueue()
         self.default_gpu = default_gpu
         self.results = results.Results()
+        self.gallery_builds = galleries.GalleryBuilds()
+        self.gallery_owners = {}        # gallery id -> model id, for builds queued here
 
     @property
     def jobs_dir(self):

@@ -41,6 +41,9 @@ job.json (JSON object):
     iteration the iteration of the last snapshot (where --resume continues)
     files     {name: {bytes, sha256}} of deploy/train_val/solver.prototxt as written
               (a changed file is built in a child Caffe before use, see jobfiles.py)
+    evaluations {iteration: {eer_threshold, equal_error_rate, pairs, same_class,
+              same/different distance percentiles, report}}: what `evaluate` found on
+              the validation pairs for that snapshot (verify's calibrated threshold)
 
 Paths in `dataset` are absolute; everything else is relative to the job folder.
 `Job.load` reads a job for infer / evaluate / plot steps: `Job.load("jobs/<id>")`
@@ -409,6 +412,30 @@ class Job:
         have = ", ".join(str(s.iteration) for s in self.snapshots()) or "none"
         raise BadInputError(f"no snapshot at iteration {iteration} (have: {have})",
                             where=self.path)
+
+    def evaluation(self, iteration):
+        """What `evaluate` recorded for the snapshot after `iteration` iterations (a dict:
+        eer_threshold, equal_error_rate, pair counts, distance percentiles, report folder,
+        see evaluate.report.calibration), or None when it was never evaluated."""
+        found = (self.info.get("evaluations") or {}).get(str(int(iteration)))
+        return dict(found) if isinstance(found, dict) else None
+
+    def record_evaluation(self, iteration, facts):
+        """Record `facts` (a JSON-ready dict) as the evaluation of snapshot `iteration` and
+        write job.json at once; job.json is read again first, so facts another process
+        wrote since this Job was loaded are kept."""
+        try:
+            with open(os.path.join(self.path, JOB_FILE)) as f:
+                current = json.load(f)
+        except (OSError, ValueError):
+            current = self.info
+        if isinstance(current, dict):
+            self.info = current
+        evaluations = self.info.get("evaluations")
+        if not isinstance(evaluations, dict):
+            evaluations = self.info["evaluations"] = {}
+        evaluations[str(int(iteration))] = dict(facts)
+        self.save()
 
     def save(self):
         """Write job.json atomically."""

@@ -224,3 +224,60 @@ def test_walkthrough_in_the_browser(browser, site, tmp_path):
                     "status of 400" in entry["message"]
                     and entry["message"].startswith(tuple(server.url + e for e in expected)))]
     assert not problems, problems
+
+
+@pytest.fixture(scope="module")
+def twin_site(tiny_job, digit_pngs, tmp_path_factory):
+    """The tiny trained job served with the twenty digit PNGs as data root, and a gallery
+    of them built through POST /models/<id>/galleries.json."""
+    import shutil
+
+    base = tmp_path_factory.mktemp("browser-twin")
+    jobs_dir, data = base / "jobs", base / "data"
+    shutil.copytree(tiny_job.path, jobs_dir / tiny_job.job_id)
+    shutil.copytree(digit_pngs[0], data)
+    server = serving.start_server(["--jobs-dir", jobs_dir, "--data-root", data], base / "logs")
+    status, answer = serving.call(server.url + f"/models/{tiny_job.job_id}/galleries.json",
+                                  {"image_list": "list.txt"})
+    assert status == 200, answer
+    url = server.url + f"/galleries/{answer['id']}.json"
+    waiting.until(lambda: serving.call(url)[1]["status"] == "done", "the gallery", 180, 0.5)
+    yield server, tiny_job.job_id, str(data), digit_pngs[2], answer["id"]
+    assert server.stop() == 0, server.log()
+
+
+def test_verify_and_search_in_the_browser(browser, twin_site):
+    server, job_id, data, entries, gallery_id = twin_site
+    driver = browser
+    driver.get(server.url + f"/models/{job_id}")
+    same_a, same_b = (os.path.join(data, name) for name, label in entries if label == 4)
+    by_id(driver, "image_file_a").send_keys(same_a)
+    by_id(driver, "image_file_b").send_keys(same_b)
+    by_id(driver, "verify-button").click()
+    wait(driver, lambda d: by_id(d, "distance"), "Verify's answer")
+    assert float(by_id(driver, "distance").text) >= 0
+    assert by_id(driver, "verdict").text.startswith(("same class", "different classes"))
+    assert "half the margin" in by_id(driver, "threshold-source").text
+    assert by_id(driver, "placement").text == "not measured for this snapshot"
+    pictures = loaded(driver, ".verify-input")
+    assert len(pictures) == 2 and all(pictures), pictures
+    shoot(driver, "verify.png")
+
+    driver.back()
+    wait(driver, lambda d: by_id(d, "search-button"), "the model page again")
+    assert gallery_id in by_id(driver, "gallery_id").text
+    query, label = entries[7]
+    by_id(driver, "search_file").send_keys(os.path.join(data, query))
+    fill(driver, {"k": "4"})
+    by_id(driver, "search-button").click()
+    wait(driver, lambda d: by_id(d, "neighbours"), "Search's answer")
+    neighbours = wait(driver, lambda d: all(loaded(d, "img.neighbour")) and loaded(d, "img.neighbour"),
+                      "the neighbour pictures")
+    assert len(neighbours) == 4 and all(width == 28 for width in neighbours), neighbours
+    rows = by_id(driver, "neighbours").find_elements("tag name", "tr")[1:]
+    assert rows[0].find_element("class name", "label").text == str(label)
+    distances = [float(r.find_element("class name", "distance").text) for r in rows]
+    assert distances == sorted(distances) and distances[0] < 1e-4
+    assert "passes the threshold" in by_id(driver, "nearest-verdict").text
+    assert loaded(driver, "#query-image")[0] > 0
+    shoot(driver, "search.png")
