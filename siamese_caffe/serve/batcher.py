@@ -53,6 +53,7 @@ class MicroBatcher:
         self._queue = []            # _Request, oldest first
         self._running = False       # a leader is running a batch
         self._loaded = False        # the last batch held more than one request
+        self.submitted = 0          # requests queued so far
         self.batches = 0            # batches run, and the requests in them (for reports)
         self.requests = 0
 
@@ -61,6 +62,7 @@ class MicroBatcher:
         request = _Request(item)
         with self._cond:
             self._queue.append(request)
+            self.submitted += 1
             self._cond.notify_all()
             while not request.done:
                 if not self._running and self._queue and self._queue[0] is request:
