@@ -35,6 +35,10 @@ def add_arguments(parser):
                              "proxy's); repeatable")
     parser.add_argument("--threads", type=int, default=4,
                         help="request threads (requests for one net take turns)")
+    parser.add_argument("--micro-batch", type=int, default=1, metavar="N",
+                        help="run up to N concurrent infer_one requests for one net as one "
+                             "forward pass (1: each alone; batched features may differ from "
+                             "unbatched ones in the last bit)")
     parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
                         help="largest request body accepted; bigger ones get 413")
     parser.add_argument("--max-nets", type=int, default=DEFAULT_MAX_NETS,
@@ -46,7 +50,7 @@ def run(args):
     from ..serve import netcache, server, web
     from ..errors import BadInputError
 
-    for name in ("threads", "max_nets"):
+    for name in ("threads", "max_nets", "micro_batch"):
         if getattr(args, name) < 1:
             raise BadInputError("must be at least 1", where=f"--{name.replace('_', '-')}")
     if not 0 < args.max_upload_mb <= 4096:
@@ -54,7 +58,8 @@ def run(args):
     from ..serve import security
 
     caffe_env.import_caffe()
-    cache = netcache.NetCache(devices.choose_device(args.gpu), max_nets=args.max_nets)
+    cache = netcache.NetCache(devices.choose_device(args.gpu), max_nets=args.max_nets,
+                              micro_batch=args.micro_batch)
     devices.choose_device(args.train_gpu)     # a bad value is refused now, not per job
     token = None
     if not security.is_loopback(args.host):

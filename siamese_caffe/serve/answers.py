@@ -42,11 +42,16 @@ def infer_one_answer(loaded, source, where, visualizations=False):
     """The infer_one answer for one image (path or file object) through a netcache.LoadedNet:
     {"outputs": {blob: [[values]]}, "distance", "snapshot", "visualizations" (when asked)}."""
     pair, _ = loaded.embedder.load(source, where)   # decoded before taking the net
-    with loaded.running() as embedder:
-        left, right = embedder.embed(pair[None])
-        net = embedder.net
-        outputs = {name: net.blobs[name].data.tolist() for name in net.outputs}
-        stats = visualize.net_statistics(net) if visualizations else None
+    stats = None
+    if visualizations:          # this image's own pass: the statistics are of its blobs
+        with loaded.running() as embedder:
+            left, right = embedder.embed(pair[None])
+            net = embedder.net
+            outputs = {name: net.blobs[name].data.tolist() for name in net.outputs}
+            stats = visualize.net_statistics(net)
+    else:                       # batched with concurrent requests when the server says so
+        outputs, left, right = loaded.embed_one(pair)
+    embedder = loaded.embedder
     left_name, right_name = embedder.feature_blobs
     outputs.update({left_name: left.tolist(), right_name: right.tolist()})
     answer = {"outputs": outputs,

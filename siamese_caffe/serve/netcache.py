@@ -14,6 +14,12 @@ the next request tries again.
 
 The cache keeps the `max_nets` most recently used nets (LeNet-sized nets take a
 few MB each); a snapshot file rewritten in place is loaded afresh.
+
+With micro_batch N > 1, concurrent one-image requests for a net run as one forward
+pass of up to N images (serve/batcher.py). Caffe's batched products round some
+features differently from a forward pass of one image (in the last bit, about
+1e-7 relative), so such answers are not byte-identical to unbatched ones; with the
+default N = 1 every answer is exactly the one-image forward pass.
 """
 
 import collections
@@ -21,10 +27,13 @@ import contextlib
 import os
 import threading
 
+import numpy as np
+
 from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import caffe_env, devices
 from ..train import jobfiles
 from ..infer import embedding
+from .batcher import DEFAULT_MAX_WAIT, MicroBatcher
 from .settings import DEFAULT_MAX_NETS
 
 
@@ -36,10 +45,27 @@ class JobNotLoadableError(SiameseCaffeError):
 class LoadedNet:
     """An embedding.Embedder and the lock that serialises its use."""
 
-    def __init__(self, embedder, device):
+    def __init__(self, embedder, device, micro_batch=1):
         self.embedder = embedder
         self.device = device
         self.lock = threading.Lock()
+        self.batcher = MicroBatcher(self._embed_batch, micro_batch, DEFAULT_MAX_WAIT) \
+            if micro_batch > 1 else None
+
+    def embed_one(self, pair):
+        """One (3, H, W) float32 net input: ({output blob: [[values]]}, left (1, D), right
+        (1, D)), through the micro-batcher when there is one."""
+        if self.batcher is None:
+            return self._embed_batch([pair])[0]
+        return self.batcher.submit(pair)
+
+    def _embed_batch(self, pairs):
+        """[(outputs, left, right)] of a list of net inputs, in one forward pass."""
+        with self.running() as embedder:
+            left, right = embedder.embed(np.stack(pairs))
+            blobs = {name: embedder.net.blobs[name].data for name in embedder.net.outputs}
+            return [({name: data[i:i + 1].tolist() for name, data in blobs.items()},
+                     left[i:i + 1], right[i:i + 1]) for i in range(len(pairs))]
 
     @contextlib.contextmanager
     def running(self):
@@ -57,8 +83,9 @@ class NetCache:
     """
 
     def __init__(self, device=None, max_nets=DEFAULT_MAX_NETS,
-                 batch_size=embedding.DEFAULT_BATCH, probe=True):
+                 batch_size=embedding.DEFAULT_BATCH, probe=True, micro_batch=1):
         self.device = device
+        self.micro_batch = max(1, int(micro_batch))
         self.max_nets = max(1, int(max_nets))
         self.batch_size = batch_size
         self.probe = probe
@@ -75,7 +102,8 @@ class NetCache:
         slot = self._slot(_key(job, snapshot))
         with slot.loading:
             if slot.net is None:
-                slot.net = LoadedNet(self._load(job, snapshot), self.device)
+                slot.net = LoadedNet(self._load(job, snapshot), self.device,
+                                     self.micro_batch)
             return slot.net
 
     def _slot(self, key):

@@ -4,6 +4,7 @@ import os
 import shutil
 import threading
 
+import numpy as np
 import pytest
 
 from siamese_caffe.train import jobs
@@ -61,3 +62,41 @@ def test_running_holds_the_net(tiny_job):
     with loaded.running() as embedder:
         assert embedder is loaded.embedder and loaded.lock.locked()
     assert not loaded.lock.locked()
+
+
+def _pairs(job, count):
+    rng = np.random.default_rng(3)
+    return [(rng.random(job.image_shape, dtype=np.float32) - 0.5) * 200 for _ in range(count)]
+
+
+def test_without_micro_batching_embed_one_is_the_one_image_forward_pass(tiny_job):
+    loaded = netcache.NetCache(probe=False).get(tiny_job, tiny_job.snapshot())
+    assert loaded.batcher is None
+    pair = _pairs(tiny_job, 1)[0]
+    outputs, left, right = loaded.embed_one(pair)
+    want_left, want_right = loaded.embedder.embed(pair[None])
+    assert left.tobytes() == want_left.tobytes() and right.tobytes() == want_right.tobytes()
+    assert set(outputs) == set(loaded.embedder.net.outputs)
+    assert np.asarray(outputs[tiny_job.feature_blobs[0]], np.float32).tobytes() == \
+        want_left.tobytes()
+
+
+def test_concurrent_requests_share_forward_passes_and_each_gets_its_own_answer(tiny_job):
+    loaded = netcache.NetCache(probe=False, micro_batch=8).get(tiny_job, tiny_job.snapshot())
+    pairs = _pairs(tiny_job, 12)
+    alone = [loaded.embedder.embed(pair[None]) for pair in pairs]
+    got = [None] * len(pairs)
+    with loaded.running():          # the requests queue up behind a busy net
+        threads = [threading.Thread(target=lambda k=k: got.__setitem__(
+            k, loaded.embed_one(pairs[k]))) for k in range(len(pairs))]
+        for thread in threads:
+            thread.start()
+        with loaded.batcher._cond:
+            assert loaded.batcher._cond.wait_for(lambda: loaded.batcher.submitted == 12, 60)
+    for thread in threads:
+        thread.join(60)
+    assert loaded.batcher.requests == 12 and loaded.batcher.batches < 12
+    for (outputs, left, right), (want_left, want_right) in zip(got, alone):
+        np.testing.assert_allclose(left, want_left, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(right, want_right, rtol=1e-5, atol=1e-6)
+        assert np.asarray(outputs[tiny_job.feature_blobs[1]]).shape == want_right.shape
