@@ -25,6 +25,8 @@ COMMANDS = {
     "infer-many": "infer_many",
     "plot-clusters": "plot_clusters",
     "evaluate": "evaluate",
+    "infer-db": "infer_db",
+    "export": "export_bundle",      # the DIGITS download bundle (ONNX export joins at merge)
     "demo": "demo",
     "serve": "serve",
 }
