@@ -10,7 +10,8 @@ import pytest
 from siamese_caffe import demo, demo_settings
 from siamese_caffe.errors import BadInputError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from project_paths import ROOT
+
 SHORT = ["--pairs", "320", "--epochs", "1", "--gpu", "cpu"]   # 5 iterations of 64 pairs
 
 

@@ -33,7 +33,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..evaluate import report as evaluation
+    from ..evaluate import report
     from ..infer import embedding
     from ..train import jobs
     from ..runtime import staging
@@ -51,14 +51,14 @@ def run(args):
     staging.check_free(output, args.force)
     reference, queries = image_sets(job, args)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    report, arrays = evaluation.evaluate(embedder, reference, queries, args.threshold, args.k,
+    evaluation, arrays = report.evaluate(embedder, reference, queries, args.threshold, args.k,
                                          log=say)
-    folder = evaluation.write_report(output, report, arrays, loss_png=job.file("loss_plot"),
-                                     force=args.force)
+    folder = report.write_report(output, evaluation, arrays, loss_png=job.file("loss_plot"),
+                                 force=args.force)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(evaluation, indent=2))
     else:
-        print_summary(report, folder)
+        print_summary(evaluation, folder)
     return 0
 
 
