@@ -9,7 +9,7 @@ from project_paths import ROOT
 
 PACKAGE = os.path.join(ROOT, "siamese_caffe")
 LONGEST_SERVE_FUNCTION = 60   # lines, from `def` to the function's last line
-STAGES = ("runtime", "data", "net", "train", "infer", "evaluate", "serve")   # data flow order
+STAGES = ("runtime", "data", "net", "train", "infer", "evaluate", "use", "serve")   # data flow order
 
 
 def _modules():

@@ -459,3 +459,18 @@ def create_model(request, jobs_dir):
 def default_network_text():
     return prototxt.read_text(jobsetup.default_file(jobsetup.DEFAULT_NETWORK))
 
+
+
+def solver_settings(form, errors, default_gpu="auto"):
+    """(TrainSettings, solver template facts) of a form's solver fields alone, for the
+    learning-rate preview; bad fields are added to `errors` ({field: [message]})."""
+    return _solver_settings(form, errors, default_gpu)
+
+
+NOT_CLONED = ("username", "job_id", NETWORK_FIELD, "custom_network_file")
+
+
+def clone_fields(form):
+    """What Clone fills in again: a model form's text fields as sent (the network is read
+    back from the job's original.prototxt), {name: value}."""
+    return {key: str(form.get(key)) for key in form.keys() if key not in NOT_CLONED}

@@ -109,7 +109,8 @@ class JobService:
         job = creation.create_model(request, self.jobs_dir)
         registry.write_model_sidecar(job, {"name": request.name, "group": request.group,
                                            "username": username,
-                                           "dataset_id": request.dataset.job_id})
+                                           "dataset_id": request.dataset.job_id,
+                                           "form": creation.clone_fields(form)})
         self.start(job)
         return job
 
