@@ -17,18 +17,22 @@ import csv
 import dataclasses
 import io
 import os
+import re
 
 import werkzeug.exceptions as http
 
 from .. import __version__
 from ..errors import BadInputError
 from ..runtime import prototxt
+from ..data import datasets
 from ..net import lr_schedule, solver as solvers
 from ..train import jobsetup, trainlog
 from ..infer import dbtest, embedding, predictions, visualize
 from ..use import bundle
 from . import creation, digits_api, inputs, registry
 
+TEST_PICTURE = re.compile(r"(train|val)_test_(same|different)_class_\d+\.png")
+RESUME_HINT = re.compile(r"continue with --resume \S+")
 PREVIEW_ITERATIONS_PER_EPOCH = 100   # the LR preview's epoch before a dataset is chosen
 
 
@@ -38,11 +42,31 @@ def one_image_request(service, form, files):
     """What an infer_one request names: (job, snapshot, image source, its name for errors,
     the resize made or None), the image fitted to the job's size unless dont_resize."""
     job = inputs.find_job(service.jobs_dir, form)
-    source, where = inputs.image_source(service.roots, form, files)
+    picture = (form.get("test_picture") or "").strip()
+    if picture:
+        source, where = dataset_picture(job, picture), picture
+    else:
+        source, where = inputs.image_source(service.roots, form, files)
     snapshot = inputs.pick_snapshot(job, form)
     source, resized = inputs.fit_image(source, where, job.image_shape,
                                        inputs.flag(form, "dont_resize"))
     return job, snapshot, source, where, resized
+
+
+def test_pictures(job):
+    """The names of the test pair pictures create-db wrote into the job's dataset folder."""
+    try:
+        names = os.listdir(job.dataset_folder)
+    except OSError:
+        return []
+    return sorted(n for n in names if TEST_PICTURE.fullmatch(n))
+
+
+def dataset_picture(job, name):
+    """The path of one of the job's dataset test pictures, picked by name (404 otherwise)."""
+    if not TEST_PICTURE.fullmatch(name) or name not in test_pictures(job):
+        raise http.NotFound(f"the dataset has no test picture {name!r}")
+    return os.path.join(job.dataset_folder, name)
 
 
 def infer_one_answer(loaded, source, where, visualizations=False):
@@ -193,7 +217,8 @@ def model_row(service, job):
     return {"id": job.job_id, "name": registry.model_name(job), "status": word,
             "css": digits_api.CSS.get(word, "default"), "created": job.created,
             "progress": int(round(100 * shown["progress"])), "elapsed": duration(
-                shown["elapsed_s"]), "message": job.message, "device": job.device,
+                shown["elapsed_s"]), "message": page_message(job.message),
+            "device": job.device, "group": registry.model_sidecar(job).get("group", ""),
             "dataset_id": service.registry.dataset_id_of(job),
             "running": digits_api.is_running(word), "plan": job.plan,
             "settings": job.settings}
@@ -208,7 +233,17 @@ def dataset_row(service, dataset):
             "created": (dataset.created or "")[:19].replace("T", " "),
             "progress": item["progress"],
             "elapsed": duration(item["elapsed"]), "message": dataset.message,
+            "group": dataset.group,
             "method": dataset.method, "running": digits_api.is_running(word)}
+
+
+def page_message(message):
+    """A job's message for a web user: the command line's "--resume JOB" becomes the page's
+    Resume button."""
+    if not message:
+        return message
+    message = RESUME_HINT.sub("Resume continues from there", message)
+    return message.replace("then --resume", "then Resume")
 
 
 def duration(seconds):
@@ -227,7 +262,7 @@ def progress_answer(service, job):
     and "rates" (the learning rate over training, trainlog.learning_rates)."""
     shown = digits_api.progress(job)
     shown["status"] = service.model_status(job)
-    shown["message"] = job.message
+    shown["message"] = page_message(job.message)
     shown["snapshots"] = [{"epoch": s.epoch, "iteration": s.iteration, "label": s.label,
                            "file": os.path.basename(s.caffemodel_path)}
                           for s in job.snapshots()]
@@ -301,7 +336,8 @@ def db_paths(service, job, form):
         raise http.BadRequest("db_path is a required field")
     if text == "val":
         folder = job.dataset_folder
-        return os.path.join(folder, "val_images"), os.path.join(folder, "val_labels")
+        entry = datasets.read_manifest(folder).get("val") or {}
+        return datasets.phase_dbs(folder, entry, "val")
     image_db = service.roots.resolve(text)
     if not os.path.isdir(image_db):
         raise http.BadRequest(f'DB "{text}" does not exist')

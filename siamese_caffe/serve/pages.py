@@ -188,6 +188,7 @@ def model_page(job_id):
     return flask.render_template("model.html", m=answers.model_row(service, job), job=job,
                                  snapshots=job.snapshots(),
                                  dataset=reg.dataset(reg.dataset_id_of(job) or ""),
+                                 test_pictures=answers.test_pictures(job),
                                  files=[f for f in MODEL_FILES
                                         if os.path.isfile(os.path.join(job.path, f))])
 

@@ -102,6 +102,8 @@ def test_walkthrough_in_the_browser(browser, site, tmp_path):
 
     # New Dataset › Images › Other, from the image list
     driver.find_element("link text", "New Dataset › Images › Other").click()
+    by_id(driver, "tab-list").click()
+    assert not by_id(driver, "prebuilt_train_images").is_displayed()
     fill(driver, {"list_file": "train.txt", "val_list_file": "val.txt", "image_count": "320",
                   "val_image_count": "64", "positive_fraction": "0.5", "seed": "0",
                   "dataset_name": "mnist pairs"})

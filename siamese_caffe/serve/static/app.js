@@ -237,12 +237,108 @@ var SiameseCaffe = (function () {
     });
   }
 
+
+  /* Home: a filter box, sortable columns, and several jobs selected to abort or delete. */
+  function bindHome() {
+    var filter = document.getElementById("job-filter");
+    if (!filter) { return; }
+    var rows = function () { return Array.prototype.slice.call(document.querySelectorAll("tr[data-job]")); };
+    filter.addEventListener("input", function () {
+      var words = filter.value.toLowerCase().trim();
+      rows().forEach(function (row) {
+        var text = [row.dataset.job, row.dataset.name, row.dataset.group, row.dataset.status]
+          .join(" ").toLowerCase();
+        row.hidden = words !== "" && text.indexOf(words) < 0;
+      });
+    });
+    document.querySelectorAll("th.sortable").forEach(function (th) {
+      th.addEventListener("click", function () {
+        var body = th.closest("table").tBodies[0], key = th.dataset.key;
+        var down = th.dataset.order !== "asc";
+        th.closest("tr").querySelectorAll("th.sortable").forEach(function (o) { delete o.dataset.order; });
+        th.dataset.order = down ? "asc" : "desc";
+        Array.prototype.slice.call(body.rows).sort(function (a, b) {
+          var x = (a.dataset[key] || "").toLowerCase(), y = (b.dataset[key] || "").toLowerCase();
+          return (x < y ? -1 : x > y ? 1 : 0) * (down ? 1 : -1);
+        }).forEach(function (row) { body.appendChild(row); });
+      });
+    });
+    var bulk = document.querySelectorAll("button[data-bulk]");
+    function chosen() {
+      return Array.prototype.slice.call(document.querySelectorAll(".select-job:checked"))
+        .map(function (box) { return box.value; });
+    }
+    function refresh() { bulk.forEach(function (b) { b.disabled = chosen().length === 0; }); }
+    document.querySelectorAll(".select-job").forEach(function (box) { box.addEventListener("change", refresh); });
+    document.querySelectorAll(".select-all").forEach(function (all) {
+      all.addEventListener("change", function () {
+        all.closest("table").querySelectorAll(".select-job").forEach(function (box) {
+          if (!box.closest("tr").hidden) { box.checked = all.checked; }
+        });
+        refresh();
+      });
+    });
+    bulk.forEach(function (button) {
+      button.addEventListener("click", function () {
+        var ids = chosen(), action = button.dataset.bulk;
+        if (action === "delete" && !confirm("Delete " + ids.length + " job(s) and their files?")) { return; }
+        var form = new FormData();
+        ids.forEach(function (id) { form.append("job_ids[]", id); });
+        fetch(action === "delete" ? "/jobs" : "/abort_jobs",
+              {method: action === "delete" ? "DELETE" : "POST", body: form})
+          .then(function (r) { return r.text().then(function (text) {
+            if (!r.ok) {
+              var message = text;
+              try { message = JSON.parse(text).error.description; } catch (e) {}
+              alert(message);
+            }
+            location.reload();
+          }); });
+      });
+    });
+  }
+
+  /* Test One / Test Many / Test a DB: the request is tried first; a mistake is told beside
+     the form and the page stays, a good answer is then shown as its own page. */
+  function bindTestForms() {
+    ["test-one", "test-many", "test-db"].forEach(function (id) {
+      var form = document.getElementById(id);
+      if (!form) { return; }
+      var box = document.createElement("div");
+      box.className = "field-error form-error";
+      box.id = id + "-error";
+      box.hidden = true;
+      form.appendChild(box);
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        box.hidden = true;
+        var button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        fetch(form.action, {method: "POST", body: new FormData(form),
+                            headers: {"Accept": "application/json"}})
+          .then(function (r) { return r.text().then(function (text) {
+            button.disabled = false;
+            if (!r.ok) {
+              var message = text;
+              try { message = JSON.parse(text).error.description; } catch (e) {}
+              box.textContent = message;
+              box.hidden = false;
+              return;
+            }
+            form.submit();          /* the answer is good: show it as its own page */
+          }); })
+          .catch(function (err) { button.disabled = false; box.textContent = String(err); box.hidden = false; });
+      });
+    });
+  }
+
   /* The model page: poll progress.json, extend the loss chart without reloading. */
   function watchModel(jobId) {
     var holder = document.getElementById("loss-chart");
     var chart = null, lastStatus = null, snapshotCount = null;
     var drawRates = lineChart(document.getElementById("lr-chart"), "learning rate", "#2ca02c");
     bindDownload(jobId);
+    bindTestForms();
 
     function aligned(p) {
       var xs = {}, i;
@@ -336,5 +432,6 @@ var SiameseCaffe = (function () {
 
   return {watchHome: watchHome, reloadWhileRunning: reloadWhileRunning,
           bindActions: bindActions, bindVisualize: bindVisualize, watchModel: watchModel,
-          bindTabs: bindTabs, bindLrPreview: bindLrPreview, pageTables: pageTables};
+          bindTabs: bindTabs, bindLrPreview: bindLrPreview, pageTables: pageTables,
+          bindHome: bindHome};
 })();
