@@ -16,6 +16,7 @@ import tempfile
 from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import atomic_files, prototxt, staging
 from ..data import create_db, datasets, image_list, mean_files, pair_pictures
+from ..net import netcheck
 from ..train import jobsetup
 from . import inputs, registry
 
@@ -356,6 +357,9 @@ def check_network_text(text):
     """Parse a network from a form and refuse what a form must not do (files, code);
     the NetParameter. BadInputError(where="custom_network:LINE")."""
     net = prototxt.parse_text(text, prototxt.caffe_pb2().NetParameter(), NETWORK_FIELD)
+    for name, kind in netcheck.unknown_layer_types(net):
+        raise BadInputError(f"layer '{name}' has type \"{kind}\", which this Caffe does not "
+                            "have (a typo?)", where=at_line(text, name))
     for layer in net.layer:
         if layer.type in FORBIDDEN_LAYER_TYPES:
             raise BadInputError(f"layer '{layer.name}' is a {layer.type} layer: a network "

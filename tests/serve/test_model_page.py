@@ -93,8 +93,10 @@ def test_the_curl_script_runs_the_download_outside_the_package(site, cli, tiny_j
     assert os.listdir(tmp_path) == []                   # the script cleaned up after itself
 
 
-def test_a_datasets_mean_and_manifest_can_be_fetched(site):
-    server, data, _ = site
+@pytest.fixture(scope="module")
+def prebuilt(site):
+    """The id of a dataset registered from the data root's LMDBs (DIGITS' five paths)."""
+    server = site[0]
     dataset = serving.call(server.url + "/datasets/images/generic.json", {
         "dataset_name": "prebuilt", "method": "prebuilt", "username": "tester",
         **{f"prebuilt_{phase}_{kind}": f"siamesedb/{phase}_{kind}"
@@ -102,6 +104,12 @@ def test_a_datasets_mean_and_manifest_can_be_fetched(site):
         "prebuilt_mean_file": "siamesedb/train_mean.binaryproto"})[1]["id"]
     waiting.until(lambda: serving.call(f"{server.url}/datasets/{dataset}.json")[1]["status"]
                   == "Done", "the prebuilt dataset", 120, interval=0.3)
+    return dataset
+
+
+def test_a_datasets_mean_and_manifest_can_be_fetched(site, prebuilt):
+    server, data, _ = site
+    dataset = prebuilt
     status, headers, body = fetch(f"{server.url}/datasets/{dataset}/files/train_mean.binaryproto")
     assert status == 200 and "attachment" in headers["Content-Disposition"]
     with open(os.path.join(data, "siamesedb", "train_mean.binaryproto"), "rb") as f:
@@ -187,3 +195,20 @@ def test_clone_of_a_model_made_by_train_fills_the_form(site):
     assert re.search(r'id="batch_size" name="batch_size" value="32"', page)
     assert '<option value="fixed" selected>' in page
     assert "ContrastiveLoss" in page and 'value="' + job_id + '"' in page
+
+
+def test_a_typod_layer_type_is_named_with_its_line_by_visualize_and_create(site, prebuilt):
+    server, _, _ = site
+    with open(os.path.join(ROOT, "prototxt", "mnist_siamese_train_test.prototxt")) as f:
+        text = f.read().replace('type: "Pooling"', 'type: "Poolng"', 1)
+    line = next(k for k, row in enumerate(text.splitlines(), 1) if '"Poolng"' in row) - 1
+    status, answer = serving.call(f"{server.url}/models/visualize-network",
+                                  {"custom_network": text})
+    assert status == 400 and 'type "Poolng", which this Caffe does not have' in answer["error"]
+    assert answer["line"] == line, (answer, line)
+    status, answer = serving.call(f"{server.url}/models/images/generic.json", {
+        "model_name": "typo", "dataset": prebuilt, "method": "custom", "custom_network": text,
+        "username": "tester"})
+    assert status == 400
+    assert any("Poolng" in message and f"line {line}" in message or f":{line}" in message
+               for message in answer["errors"]["custom_network"]), answer
