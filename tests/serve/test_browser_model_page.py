@@ -122,6 +122,7 @@ def test_other_dataset_clone_download_and_test_a_db(narrow_browser, model_site):
     assert float(lr_last(driver)) == pytest.approx(1e-5, rel=1e-5)       # steps at 33/66/99 %
     fill(driver, {"model_name": "clone of tiny", "train_epochs": "2"})
     fits(driver)
+    driver.execute_script("document.getElementById('lr-preview').scrollIntoView();")
     shoot(driver, "new-model-lr-preview.png")
     by_id(driver, "create-model").click()
     wait(driver, lambda d: "/models/2" in d.current_url and by_id(d, "status").text == "Done",
@@ -130,6 +131,7 @@ def test_other_dataset_clone_download_and_test_a_db(narrow_browser, model_site):
     assert "20 iterations · 2 epochs" in by_id(driver, "progress-facts").text
 
     # Download: the archive the button gives, as .tar.gz and as .zip
+    assert by_id(driver, "download").is_enabled()
     status, magic, size, disposition = fetch_bytes(driver, "download-form")
     assert status == 200 and magic == [0x1F, 0x8B] and size > 100_000
     assert disposition.endswith("_epoch_2.tar.gz")
