@@ -156,6 +156,7 @@ def test_other_dataset_clone_download_and_test_a_db(narrow_browser, model_site):
     assert len(visible(driver)) == 46 and visible(driver)[0].text != first
     assert "rows 51–96 of 96" in driver.find_element("css selector", ".pager").text
     fits(driver)
+    driver.execute_script("window.scrollTo(0, 0);")
     shoot(driver, "test-db.png")
 
     # a mistake stays beside the form; Test One takes the dataset's test pairs by name
@@ -172,6 +173,17 @@ def test_other_dataset_clone_download_and_test_a_db(narrow_browser, model_site):
     wait(driver, lambda d: d.find_elements("id", "distance"), "Test One's answer")
     assert float(by_id(driver, "distance").text) >= 0
     assert "val_test_same_class_3.png" in driver.page_source
+
+    # Test Many pages its rows and fits the window
+    driver.get(f"{server.url}/models/{job_id}")
+    by_id(driver, "image_list").send_keys(os.path.join(data, "train.txt"))
+    by_id(driver, "test-many-button").click()
+    wait(driver, lambda d: d.find_elements("id", "predictions"), "Test Many's table")
+    rows = [r for r in driver.find_elements("css selector", "#predictions tbody tr")
+            if r.is_displayed()]
+    assert len(rows) == 50 and "rows 1–50 of 240" in \
+        driver.find_element("css selector", ".pager").text
+    fits(driver)
 
     # home: filter, sort, select several and delete
     driver.get(server.url + "/")
