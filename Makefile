@@ -64,7 +64,7 @@ test: caffe
 
 # The screenshots of the serve pages (README, docs/web-ui.md), taken by the browser test.
 screenshots: caffe browser
-	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/serve/test_browser.py
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/serve/test_browser.py tests/serve/test_browser_model_page.py
 
 # The main job: built-in digits -> create-db -> a few minutes of CPU training -> infer,
 # infer-many, clusters, evaluate; ends by printing where the report is (demo-output/).

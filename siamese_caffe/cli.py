@@ -28,6 +28,7 @@ COMMANDS = {
     "verify": "verify",
     "gallery": "gallery",
     "export": "export",
+    "infer-db": "infer_db",
     "demo": "demo",
     "serve": "serve",
 }

@@ -1,17 +1,26 @@
-"""siamese-caffe export --job JOB --onnx model.onnx [--pair]"""
+"""siamese-caffe export JOB (or --job JOB) --onnx model.onnx [--pair] | -o model.tar.gz
+
+Two kinds of export, one of them per run: the shared branch as an ONNX model (use.onnx_export)
+or DIGITS' download bundle (use.bundle, through export_bundle.run_bundle)."""
 
 import json
 
 HELP = ("hand a trained job to other tools: its shared branch as an ONNX model (raw "
-        "grayscale pixels in, the feature vector out; --pair: two inputs and their distance)")
+        "grayscale pixels in, the feature vector out; --pair: two inputs and their distance), "
+        "or DIGITS' model download (-o model.tar.gz|.zip)")
 
 
 def add_arguments(parser):
     from .infer import add_job_arguments
 
-    add_job_arguments(parser)
-    # what to write: one of these (the group is where another kind of export joins)
+    add_job_arguments(parser, required=False)
+    parser.add_argument("job_positional", nargs="?", metavar="JOB",
+                        help="job folder or job id (the same as --job)")
     what = parser.add_argument_group("what to write (one of)")
+    what.add_argument("-o", "--output", metavar="FILE",
+                      help="DIGITS' model download: deploy.prototxt, the snapshot, the mean "
+                           ".binaryproto, the other prototxts, info.json and a README; the "
+                           "ending names the format (model.tar.gz, .tgz, .tar, .tar.bz2, .zip)")
     what.add_argument("--onnx", metavar="FILE",
                       help="an ONNX model of the shared branch: input N x 1 x H x W raw "
                            "0-255 grayscale pixels (mean subtraction and the Power scale "
@@ -27,11 +36,26 @@ def add_arguments(parser):
 def run(args):
     from ..errors import BadInputError
 
-    if not args.onnx:
-        raise BadInputError("say what to write: --onnx FILE")
+    args.job = _one_job(args.job, args.job_positional)
+    if bool(args.onnx) == bool(args.output):
+        raise BadInputError("say what to write: --onnx FILE or -o FILE (one of them)")
     if args.pair and not args.onnx:
         raise BadInputError("goes with --onnx", where="--pair")
+    if args.output:
+        from .export_bundle import run_bundle
+        return run_bundle(args)
     return _onnx(args)
+
+
+def _one_job(flag, positional):
+    """The job named by --job or by the positional JOB (one of them, or both the same)."""
+    from ..errors import BadInputError
+
+    if flag and positional and flag != positional:
+        raise BadInputError(f"names two jobs ({flag} and {positional})", where="JOB")
+    if not (flag or positional):
+        raise BadInputError("name the job: export JOB (or --job JOB)")
+    return flag or positional
 
 
 def _onnx(args):

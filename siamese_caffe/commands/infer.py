@@ -22,9 +22,9 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
-def add_job_arguments(parser):
+def add_job_arguments(parser, required=True):
     """--job, --jobs-dir, --snapshot and --gpu (shared with infer-many and evaluate)."""
-    parser.add_argument("--job", required=True, help="job folder or job id")
+    parser.add_argument("--job", required=required, help="job folder or job id")
     parser.add_argument("--jobs-dir", default="jobs", help="folder of the job folders (for ids)")
     parser.add_argument("--snapshot", type=int, metavar="ITERATION",
                         help="use the snapshot after this many iterations (default: the last)")

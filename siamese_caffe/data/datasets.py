@@ -61,8 +61,7 @@ def load_dataset(folder, walk=PHASES):
         entry = manifest.get(phase)
         if not isinstance(entry, dict):
             raise BadInputError(f"has no '{phase}' section", where=_path(folder, "dataset.json"))
-        images = _path(folder, entry.get("image_db", f"{phase}_images"))
-        labels = _path(folder, entry.get("label_db", f"{phase}_labels"))
+        images, labels = phase_dbs(folder, entry, phase)
         counts[phase], shapes[phase] = _check_db_pair(images, labels, manifest)
         _check_manifest_count(entry, counts[phase], images, folder)
         dbs[phase] = (images, labels)
@@ -78,6 +77,19 @@ def load_dataset(folder, walk=PHASES):
         raise BadInputError(f"the mean is {_shape_text(mean_shape)} but the pairs are "
                             f"{_shape_text(shapes['train'])}", where=mean_file)
     return Dataset(folder, shapes["train"], counts, dbs, mean_file, manifest)
+
+
+def phase_dbs(folder, entry, phase):
+    """(image LMDB, label LMDB) absolute paths of one phase of a dataset folder, as its
+    dataset.json section `entry` names them (create-db's own names when it does not;
+    a prebuilt dataset names LMDBs elsewhere)."""
+    return (_path(folder, entry.get("image_db", f"{phase}_images")),
+            _path(folder, entry.get("label_db", f"{phase}_labels")))
+
+
+def read_manifest(folder):
+    """dataset.json of a dataset folder as a dict (BadInputError naming it otherwise)."""
+    return _read_manifest(folder)
 
 
 def read_mean_shape(path):

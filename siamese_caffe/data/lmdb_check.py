@@ -61,12 +61,13 @@ def quick_check(path):
 
 
 def walk_pair_dbs(items, timeout=None):
-    """Read every record of each (image_db, label_db, (3, H, W)) in a child process.
+    """Read every record of each (image_db, label_db, (3, H, W)) in a child process
+    (label_db None: the image DB alone).
 
     Returns nothing; raises BadInputError naming the database at fault (a record that is
     not a pair of that shape, a missing or extra label, LMDB reporting corruption, or
     the child dying of a signal while reading it)."""
-    request = [[os.path.abspath(image), os.path.abspath(label), list(shape)]
+    request = [[os.path.abspath(image), os.path.abspath(label) if label else None, list(shape)]
                for image, label, shape in items]
     env = dict(os.environ, GLOG_minloglevel="2",
                PYTHONPATH=os.pathsep.join(filter(None, [PROJECT_ROOT,
@@ -165,6 +166,8 @@ def _main(request):
         try:
             print(STARTED + image_db, flush=True)
             keys = _walk_images(image_db, shape, pb2)
+            if not label_db:
+                continue
             current = label_db
             print(STARTED + label_db, flush=True)
             _walk_labels(label_db, keys, pb2)

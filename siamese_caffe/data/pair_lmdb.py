@@ -1,5 +1,7 @@
 """The image LMDB and the label LMDB of one phase, written in lock-step.
 
+`read_pair_records` reads such databases back (any pair LMDB, the label one optional).
+
 Record k of both databases has the key `%0Nd % k` (N ≥ 8 digits), so Caffe's two
 Data layers, which read in key order without shuffling, always see a pair and
 its label together. Records are built a batch at a time as one (B, L) uint8
@@ -54,3 +56,35 @@ def write_pair_dbs(image_db, label_db, images, left, right, same, batch_records=
     fingerprint = hashlib.sha256(b"".join(part.digest() for part in parts))
     return digits, fingerprint.hexdigest()
 
+
+
+def read_pair_records(image_db, label_db=None):
+    """Every record of a pair image LMDB, in key order, and its labels when `label_db` is
+    given: (keys [str], (N, 3, H, W) uint8 pairs, (N,) bool same-class or None).
+
+    The records are expected to be checked first (lmdb_check.walk_pair_dbs): raw pair
+    Datums, one label under each image key."""
+    import lmdb
+    import numpy as np
+
+    from ..runtime import prototxt
+
+    pb2 = prototxt.caffe_pb2()
+    keys, pairs, same = [], [], []
+    with lmdb.open(image_db, readonly=True, lock=False) as images, images.begin() as image_txn:
+        labels = lmdb.open(label_db, readonly=True, lock=False) if label_db else None
+        try:
+            label_txn = labels.begin() if labels else None
+            for key, raw in image_txn.cursor():
+                datum = pb2.Datum.FromString(raw)
+                shape = (datum.channels, datum.height, datum.width)
+                pairs.append(np.frombuffer(datum.data, np.uint8).reshape(shape))
+                keys.append(key.decode("utf-8", "replace"))
+                if label_txn is not None:
+                    label = pb2.Datum.FromString(label_txn.get(key))
+                    same.append((label.float_data[0] if label.float_data else label.label) > 0.5)
+        finally:
+            if labels:
+                labels.close()
+    stacked = np.stack(pairs) if pairs else np.zeros((0, 3, 1, 1), np.uint8)
+    return keys, stacked, (np.array(same, bool) if label_db else None)

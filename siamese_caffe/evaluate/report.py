@@ -20,11 +20,10 @@ import datetime
 import os
 import shutil
 
-import lmdb
 import numpy as np
 
-from ..runtime import prototxt, staging
-from ..data import datasets
+from ..runtime import staging
+from ..data import datasets, pair_lmdb
 from ..infer import clusters
 from ..infer.embedding import distance
 from . import plots, metrics
@@ -33,23 +32,6 @@ from .settings import DEFAULT_K
 
 PERCENTILES = 101    # job.json keeps the 0th, 1st, ..., 100th percentile of pair distances
 
-
-
-def read_pair_records(image_db, label_db):
-    """All records of a pair LMDB and its label LMDB, in key order:
-    ((N, 3, H, W) uint8 pairs, (N,) bool same-class)."""
-    pb2 = prototxt.caffe_pb2()
-    pairs, same = [], []
-    with lmdb.open(image_db, readonly=True, lock=False) as images, \
-            lmdb.open(label_db, readonly=True, lock=False) as labels, \
-            images.begin() as image_txn, labels.begin() as label_txn:
-        for key, raw in image_txn.cursor():
-            datum = pb2.Datum.FromString(raw)
-            shape = (datum.channels, datum.height, datum.width)
-            pairs.append(np.frombuffer(datum.data, np.uint8).reshape(shape))
-            label = pb2.Datum.FromString(label_txn.get(key))
-            same.append((label.float_data[0] if label.float_data else label.label) > 0.5)
-    return np.stack(pairs), np.array(same, bool)
 
 
 def pair_metrics(distances, same, threshold):
@@ -90,7 +72,7 @@ def evaluate(embedder, reference_set, query_set, threshold=None, k=DEFAULT_K, lo
     dataset = datasets.load_dataset(job.dataset_folder, walk=("val",))
     threshold = embedder.default_threshold if threshold is None else float(threshold)
     log(f"embedding {dataset.counts['val']} validation pairs")
-    pairs, same = read_pair_records(*dataset.dbs["val"])
+    _, pairs, same = pair_lmdb.read_pair_records(*dataset.dbs["val"])
     distances = distance(*embedder.embed_pairs(pairs))
     log(f"embedding {len(reference_set)} reference and {len(query_set)} evaluated digits")
     reference = embedder.embed_digits(reference_set.images)

@@ -250,3 +250,12 @@ def _branch_inputs(net, where):
 
 def _names(layers):
     return ", ".join(layer.name for layer in layers) or "none"
+
+
+def unknown_layer_types(net):
+    """[(layer name, type)] of the layers whose type this Caffe does not have (a typo such
+    as "Poolng"), asked of Caffe's own layer registry."""
+    from ..runtime import caffe_env
+
+    known = set(caffe_env.import_caffe().layer_type_list())
+    return [(layer.name, layer.type) for layer in net.layer if layer.type not in known]

@@ -149,6 +149,7 @@ def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=
     solver.solver_mode = solver.CPU if gpu is None else solver.GPU
     if gpu is not None:
         solver.device_id = int(gpu)
+    check_policy_fields(solver, where)
     return solver, notes
 
 
@@ -221,6 +222,25 @@ def _fill_lr_steps(solver, plan, lr_steps, where):
         solver.stepsize = iterations[0]
     if policy in ("step", "sigmoid") and not solver.HasField("gamma"):
         raise BadInputError(f"lr_policy '{policy}' needs `gamma`", where=where)
+
+
+GAMMA_POLICIES = ("step", "exp", "inv", "multistep", "sigmoid")
+STEPSIZE_POLICIES = ("step", "sigmoid")
+
+
+def check_policy_fields(solver, where):
+    """BadInputError for the lr policy fields Caffe's solver checks at its first update
+    (and would abort the process on): gamma below 0, stepsize not above 0, poly without
+    max_iter."""
+    policy = solver.lr_policy
+    if policy in GAMMA_POLICIES and solver.gamma < 0:
+        raise BadInputError(f"lr_policy '{policy}' needs gamma >= 0, got {solver.gamma:g}",
+                            where=where)
+    if policy in STEPSIZE_POLICIES and not solver.stepsize > 0:
+        raise BadInputError(f"lr_policy '{policy}' needs stepsize > 0, got {solver.stepsize}",
+                            where=where)
+    if policy == "poly" and not solver.max_iter > 0:
+        raise BadInputError("lr_policy 'poly' needs max_iter > 0", where=where)
 
 
 def _positive(value, option):

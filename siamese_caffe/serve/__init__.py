@@ -6,6 +6,7 @@ a view finds with web.service()). Every route, and the view that answers it:
 
     POST   /models/images/generic/infer_one.json    api.infer_one
     POST   /models/images/generic/infer_many.json   api.infer_many
+    POST   /models/images/generic/infer_db.json     api.infer_db
     GET    /healthz                                  api.healthz
     POST   /datasets/images/generic.json             api.create_dataset_json
     POST   /models/images/generic.json               api.create_model_json
@@ -45,6 +46,10 @@ a view finds with web.service()). Every route, and the view that answers it:
     POST   /models/<id>/verify                       pages.verify_page
     POST   /models/<id>/search                       pages.search_page
     GET    /galleries/<id>/images/<n>                pages.gallery_image
+    GET    /models/<id>/download[.<ext>]             pages.download_model (also POST)
+    POST   /models/images/generic/infer_db           pages.test_db
+    POST   /models/visualize-lr                      pages.visualize_lr
+    GET    /clone/<id>                               pages.clone_job
 
 A view reads the request (web.py) and sends what a builder in answers.py makes without
 Flask (pictures.py for the pages' pictures); a JSON route and the page beside it share

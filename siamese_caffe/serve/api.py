@@ -14,6 +14,10 @@ show_visualizations.
                    features, "snapshot": {"iteration", "epoch"}, "visualizations": ...}
     infer_many -> {"outputs": {path: {blob: [values]}}, "distances": {path: float},
                    "failed": [{"path", "line", "reason"}], "snapshot": {...}}
+    infer_db   -> {"outputs": {db key: {blob: [values]}}, "pairs": [{"key", "distance",
+                   "verdict", "label", "correct"}], "accuracy" (with labels), "threshold",
+                   "count", "same", "snapshot"}; db_path: a pair LMDB inside a data root
+                   (or "val": the job's validation pairs), label_db_path: its labels
     healthz    -> {"status": "ok", "version", "nets_loaded": n}
 
 `outputs` hold the two feature blobs (job.json network.feature_blobs, e.g. feat_left /
@@ -33,6 +37,7 @@ from . import answers, creation, galleries, inputs, web
 
 INFER_ONE = "/models/images/generic/infer_one.json"
 INFER_MANY = "/models/images/generic/infer_many.json"
+INFER_DB = "/models/images/generic/infer_db.json"
 
 bp = flask.Blueprint("api", __name__)
 
@@ -49,6 +54,11 @@ def infer_one():
     if resized:
         answer["resized"] = resized
     return answer
+
+
+@bp.post(INFER_DB)
+def infer_db():
+    return answers.infer_db_answer(web.service(), web.job_fields())
 
 
 @bp.post(INFER_MANY)

@@ -17,6 +17,7 @@ import tempfile
 from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import atomic_files, prototxt, staging
 from ..data import create_db, datasets, image_list, mean_files, pair_pictures
+from ..net import netcheck
 from ..train import jobsetup
 from ..train.settings import sweep
 from . import inputs, modelfields, registry
@@ -369,6 +370,9 @@ def check_network_text(text):
     """Parse a network from a form and refuse what a form must not do (files, code);
     the NetParameter. BadInputError(where="custom_network:LINE")."""
     net = prototxt.parse_text(text, prototxt.caffe_pb2().NetParameter(), NETWORK_FIELD)
+    for name, kind in netcheck.unknown_layer_types(net):
+        raise BadInputError(f"layer '{name}' has type \"{kind}\", which this Caffe does not "
+                            "have (a typo?)", where=at_line(text, name))
     for layer in net.layer:
         if layer.type in FORBIDDEN_LAYER_TYPES:
             raise BadInputError(f"layer '{layer.name}' is a {layer.type} layer: a network "
@@ -480,3 +484,18 @@ def create_model(request, jobs_dir, name=None, settings=None, group=None):
 def default_network_text():
     return prototxt.read_text(jobsetup.default_file(jobsetup.DEFAULT_NETWORK))
 
+
+
+def solver_settings(form, errors, default_gpu="auto"):
+    """(TrainSettings, solver template facts) of a form's solver fields alone, for the
+    learning-rate preview; bad fields are added to `errors` ({field: [message]})."""
+    return _solver_settings(form, errors, default_gpu)
+
+
+NOT_CLONED = ("username", "job_id", NETWORK_FIELD, "custom_network_file")
+
+
+def clone_fields(form):
+    """What Clone fills in again: a model form's text fields as sent (the network is read
+    back from the job's original.prototxt), {name: value}."""
+    return {key: str(form.get(key)) for key in form.keys() if key not in NOT_CLONED}

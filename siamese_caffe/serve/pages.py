@@ -6,7 +6,9 @@ route answers 302 to the new job's page, the form again with each error beside i
 field, or, asked for JSON, what the api route answers); a dataset's page (counts, mean
 image, test pictures) and its PNGs; a model's page (loss chart polling progress.json,
 snapshots, Test One / Test Many) and its files; Visualize for a custom_network; Test One
-(with visualizations on request) and Test Many (table, cluster plot, CSV / JSON download).
+(with visualizations on request) and Test Many (table, cluster plot, CSV / JSON download);
+Test a DB (a pair LMDB's verdicts and accuracy); the model Download (DIGITS' bundle);
+Clone (a job's form filled in); the New Model form's learning-rate preview.
 
 Every script, style sheet and font comes from static/ (no CDN). Pictures made for a page
 (pictures.py) are sent inline as data: URIs and never written to disk.
@@ -25,6 +27,9 @@ from . import answers, creation, digits_api, galleries, inputs, pictures, regist
 
 MODEL_FILES = ("deploy.prototxt", "train_val.prototxt", "solver.prototxt", "original.prototxt",
                "network.png", "loss.png", "train_log.csv", "caffe_output.log")
+
+# a dataset folder's files anyone may fetch: pictures, the means, dataset.json
+DATASET_FILE_ENDINGS = (".png", ".binaryproto", "dataset.json")
 
 bp = flask.Blueprint("pages", __name__)
 
@@ -56,8 +61,21 @@ def error_page(err):
 @bp.get("/datasets/images/generic/new")
 @bp.get("/datasets/new")
 def new_dataset():
-    return flask.render_template("new_dataset.html", form={}, errors={},
-                                 roots=web.service().roots.roots)
+    service = web.service()
+    clone = flask.request.args.get("clone")
+    form = answers.dataset_clone_fields(service.dataset_or_404(clone)) if clone else {}
+    return flask.render_template("new_dataset.html", form=form, errors={},
+                                 roots=service.roots.roots)
+
+
+@bp.get("/clone/<job_id>")
+def clone_job(job_id):
+    """DIGITS' Clone: the job's New Dataset or New Model form, every field filled in."""
+    service = web.service()
+    if service.registry.model(job_id) is not None:
+        return flask.redirect(f"/models/images/generic/new?clone={job_id}")
+    service.dataset_or_404(job_id)
+    return flask.redirect(f"/datasets/images/generic/new?clone={job_id}")
 
 
 @bp.post("/datasets/images/generic")
@@ -89,9 +107,9 @@ def dataset_page(job_id):
 @bp.get("/datasets/<job_id>/files/<name>")
 def dataset_file(job_id, name):
     dataset = web.service().dataset_or_404(job_id)
-    if not name.endswith(".png") or "/" in name or name.startswith("."):
+    if not name.endswith(DATASET_FILE_ENDINGS) or "/" in name or name.startswith("."):
         raise http.NotFound("no such file")
-    return _send(dataset.folder, name)
+    return _send(dataset.folder, name, download=not name.endswith(".png"))
 
 
 # ---- models ---------------------------------------------------------------------------------
@@ -99,8 +117,12 @@ def dataset_file(job_id, name):
 @bp.get("/models/images/generic/new")
 @bp.get("/models/new")
 def new_model():
-    form = {"custom_network": creation.default_network_text(),
-            "dataset": flask.request.args.get("dataset", "")}
+    service, clone = web.service(), flask.request.args.get("clone")
+    if clone:
+        form = answers.model_clone_fields(service, service.model_or_404(clone))
+    else:
+        form = {"custom_network": creation.default_network_text(),
+                "dataset": flask.request.args.get("dataset", "")}
     return _model_form(form, {})
 
 
@@ -140,6 +162,26 @@ def visualize_network():
     return {"image": pictures.data_uri(png)}
 
 
+@bp.post("/models/visualize-lr")
+def visualize_lr():
+    """The learning-rate schedule of the New Model form's fields (JSON, as DIGITS')."""
+    return answers.lr_preview_answer(web.service(), flask.request.form)
+
+
+@bp.route("/models/<job_id>/download", methods=["GET", "POST"],
+          defaults={"extension": "tar.gz"})
+@bp.route("/models/<job_id>/download.<extension>", methods=["GET", "POST"])
+def download_model(job_id, extension):
+    """DIGITS' Download Model: ?epoch=N (or a form's snapshot_epoch), default the last."""
+    service = web.service()
+    job = service.model_or_404(job_id)
+    epoch = flask.request.args.get("epoch") or flask.request.form.get("snapshot_epoch", "")
+    data, name = answers.download_answer(service, job, extension, epoch)
+    return flask.send_file(io.BytesIO(data), as_attachment=True, download_name=name,
+                           mimetype="application/zip" if extension == "zip"
+                           else "application/x-tar", max_age=0)
+
+
 @bp.get("/models/<job_id>")
 def model_page(job_id):
     service = web.service()
@@ -148,6 +190,7 @@ def model_page(job_id):
     return flask.render_template("model.html", m=answers.model_row(service, job), job=job,
                                  snapshots=job.snapshots(),
                                  dataset=reg.dataset(reg.dataset_id_of(job) or ""),
+                                 test_pictures=answers.test_pictures(job),
                                  files=[f for f in MODEL_FILES
                                         if os.path.isfile(os.path.join(job.path, f))],
                                  galleries=[g for g in galleries.model_galleries(service, job)
@@ -217,7 +260,8 @@ def test_many():
     return flask.render_template("test_many.html", job=job,
                                  m=answers.model_row(service, job), rows=rows,
                                  failed=answer["failed"], plot=plot,
-                                 result_id=result_id, snapshot=answer["snapshot"])
+                                 result_id=result_id, snapshot=answer["snapshot"],
+                                 snapshot_label=snapshot.label)
 
 
 @bp.get("/models/<job_id>/results/<result_id>.<kind>")
@@ -237,6 +281,16 @@ def test_many_result(job_id, result_id, kind):
     response.headers["Content-Disposition"] = \
         f'attachment; filename="predictions-{job_id}.{kind}"'
     return response
+
+
+@bp.post("/models/images/generic/infer_db")
+def test_db():
+    service = web.service()
+    form = web.job_fields()
+    answer = answers.infer_db_answer(service, form)
+    job = inputs.find_job(service.jobs_dir, form)
+    return flask.render_template("test_db.html", job=job, m=answers.model_row(service, job),
+                                 answer=answer)
 
 
 # ---- Verify and Search (serve/galleries.py) -------------------------------------------------

@@ -122,7 +122,8 @@ class JobService:
                 made.append(job)
                 registry.write_model_sidecar(job, {"name": name, "group": group,
                                                    "username": username,
-                                                   "dataset_id": request.dataset.job_id})
+                                                   "dataset_id": request.dataset.job_id,
+                                                   "form": creation.clone_fields(form)})
         except BaseException:
             for job in made:                   # made by this request, never queued
                 shutil.rmtree(job.path, ignore_errors=True)

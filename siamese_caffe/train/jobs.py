@@ -110,9 +110,24 @@ class Snapshot:
                                 if self.solverstate_path else None),
                 "files": dict(self.digests or {})}
 
+    @property
+    def label(self):
+        """For people: "epoch 0.36 (iteration 17)" (epoch_text's rounding)."""
+        return f"epoch {epoch_text(self.epoch)} (iteration {self.iteration})"
+
     def digest(self, path):
         """The recorded {"bytes", "sha256"} of one of its two files, or None."""
         return (self.digests or {}).get(os.path.basename(path))
+
+
+def epoch_text(epoch):
+    """An epoch for people: two decimals at most, trailing zeros dropped
+    (0.3617021 -> "0.36", 2.0 -> "2", 0.004 -> "0.004": a nonzero epoch never reads 0)."""
+    value = float(epoch)
+    if value != 0 and abs(value) < 0.01:
+        return f"{value:.1g}"
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text or "0"
 
 
 class Job:

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import BadInputError, OutputError, SiameseCaffeError
 from ..runtime import atomic_files, caffe_env, caffe_log, devices, interrupts, progress, prototxt
 from ..data import datasets
-from ..net import solver
+from ..net import lr_schedule, solver
 from . import jobfiles, jobs, lossplot, trainlog
 
 from .jobs import DONE, DIVERGED, FAILED, INTERRUPTED, RUNNING  # noqa: F401 (re-exported)
@@ -141,6 +141,7 @@ class TrainingLoop:
         self.stop = stop
         self.stream = stream
         self.plan = solver.Plan(**job.plan)
+        self.solver_param = prototxt.read_solver(job.solver_path)   # its lr fields, for the log
         self.loss_top = job.loss_top
         self.features = list(job.feature_blobs)
         self.label = job.label_blob
@@ -214,7 +215,7 @@ class TrainingLoop:
             return
         self.log.write(iteration=iteration, epoch=self.plan.epoch(iteration), phase="train",
                        loss=float(np.mean(self.window)),
-                       learning_rate=float(getattr(self.solver, "lr", self.solver.param.base_lr)),
+                       learning_rate=lr_schedule.rate(self.solver_param, iteration - 1),
                        elapsed_s=self._elapsed())
         self.window = []
 

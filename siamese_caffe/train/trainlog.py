@@ -7,7 +7,8 @@ Columns (header on the first line):
     phase             "train": mean loss of the iterations since the previous train row;
                       "val": a full validation pass
     loss              ContrastiveLoss value (Caffe's, i.e. summed over the batch / 2N)
-    learning_rate     the solver's rate at that iteration (train rows)
+    learning_rate     train rows: the rate Caffe applied in the row's last update
+                      (net.lr_schedule, the number Caffe's log prints as "lr = ")
     same_distance     val rows: mean Euclidean distance between the two features of
                       same-class pairs
     different_distance  val rows: the same for different-class pairs
@@ -91,6 +92,17 @@ def truncate_after(path, iteration):
                               and parsed["iteration"] <= iteration]
     with atomic_files.open_replacing(path, "w", newline="") as f:
         csv.writer(f).writerows(kept)
+
+
+def learning_rates(path):
+    """The rate over training, from the train rows that logged one:
+    {"iteration": [int], "epoch": [float], "learning_rate": [float]} (empty lists when
+    none did)."""
+    rows = [r for r in read_rows(path)
+            if r["phase"] == "train" and r["learning_rate"] is not None]
+    return {"iteration": [r["iteration"] for r in rows],
+            "epoch": [r["epoch"] for r in rows],
+            "learning_rate": [r["learning_rate"] for r in rows]}
 
 
 def last_elapsed(path):

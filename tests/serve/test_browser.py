@@ -102,6 +102,8 @@ def test_walkthrough_in_the_browser(browser, site, tmp_path):
 
     # New Dataset › Images › Other, from the image list
     driver.find_element("link text", "New Dataset › Images › Other").click()
+    by_id(driver, "tab-list").click()
+    assert not by_id(driver, "prebuilt_train_images").is_displayed()
     fill(driver, {"list_file": "train.txt", "val_list_file": "val.txt", "image_count": "320",
                   "val_image_count": "64", "positive_fraction": "0.5", "seed": "0",
                   "dataset_name": "mnist pairs"})
@@ -162,7 +164,8 @@ def test_walkthrough_in_the_browser(browser, site, tmp_path):
     wait(driver, lambda d: by_id(d, "resume").is_enabled() and not by_id(d, "abort").is_enabled(),
          "Resume offered, Abort not, once stopped")
     stopped = wait(driver, lambda d: points(d)[0] and points(d), "the chart after the reload")
-    assert by_id(driver, "snapshots").find_elements("tag name", "li")
+    wait(driver, lambda d: by_id(d, "snapshots").find_elements("tag name", "li"),
+         "the abort's snapshot listed")
     by_id(driver, "resume").click()
     wait(driver, lambda d: by_id(d, "status").text == "Running" and points(d)[0] > stopped[0],
          "training to go on after Resume")

@@ -99,3 +99,17 @@ def test_not_a_job(tmp_path):
     with pytest.raises(BadInputError, match="no snapshot yet"):
         make_job(str(tmp_path / "empty"), [])
         jobs.Job.load(str(tmp_path / "empty")).last_snapshot()
+
+
+def test_snapshots_are_labelled_for_people_with_rounded_epochs(tmp_path):
+    folder = str(tmp_path / "job")
+    make_job(folder, [17, 20, 1])
+    with open(os.path.join(folder, "job.json")) as f:
+        info = json.load(f)
+    info["plan"]["iterations_per_epoch"] = 47              # 17 / 47 = 0.3617021276595745
+    with open(os.path.join(folder, "job.json"), "w") as f:
+        json.dump(info, f)
+    labels = [s.label for s in jobs.Job.load(folder).snapshots()]
+    assert labels == ["epoch 0.02 (iteration 1)", "epoch 0.36 (iteration 17)",
+                      "epoch 0.43 (iteration 20)"]
+    assert [jobs.epoch_text(e) for e in (2.0, 0.004, 0, 12.5)] == ["2", "0.004", "0", "12.5"]

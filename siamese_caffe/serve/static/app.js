@@ -122,10 +122,223 @@ var SiameseCaffe = (function () {
     });
   }
 
+
+  /* A line chart of one series against epochs (uPlot), made once and then given new data. */
+  function lineChart(holder, label, color) {
+    var chart = null;
+    return function (x, y) {
+      holder.dataset.points = y.length;
+      if (!chart) {
+        chart = new uPlot({
+          width: Math.max(300, Math.min(holder.clientWidth || 600, 900)), height: 220,
+          scales: {x: {time: false}},
+          axes: [{label: "epoch"}, {label: label, size: 70}],
+          series: [{label: "epoch"}, {label: label, stroke: color, width: 2}]
+        }, [x, y], holder);
+      } else {
+        chart.setData([x, y]);
+      }
+    };
+  }
+
+  /* New Dataset: the two methods as tabs; only the chosen one's fields are sent. */
+  function bindTabs() {
+    var method = document.getElementById("method");
+    var tabs = document.querySelectorAll(".tab[data-method]");
+    function choose(which) {
+      method.value = which;
+      tabs.forEach(function (tab) {
+        var on = tab.dataset.method === which;
+        tab.classList.toggle("active", on);
+        tab.setAttribute("aria-selected", on ? "true" : "false");
+      });
+      document.querySelectorAll(".method-panel").forEach(function (panel) {
+        var on = panel.dataset.method === which;
+        panel.hidden = !on;
+        panel.disabled = !on;
+      });
+    }
+    tabs.forEach(function (tab) {
+      tab.addEventListener("click", function () { choose(tab.dataset.method); });
+    });
+  }
+
+  /* New Model: the learning-rate schedule of the fields, drawn again as they change. */
+  function bindLrPreview() {
+    var form = document.getElementById("model-form");
+    var holder = document.getElementById("lr-chart");
+    var error = document.getElementById("lr-error");
+    var draw = lineChart(holder, "learning rate", "#2ca02c"), pending = null;
+    function refresh() {
+      var fields = new FormData(form);
+      fields.delete("custom_network");
+      fields.delete("custom_network_file");
+      fetch("/models/visualize-lr", {method: "POST", body: fields})
+        .then(function (r) { return r.json(); })
+        .then(function (answer) {
+          if (answer.errors) {
+            error.hidden = false;
+            error.textContent = Object.keys(answer.errors).map(function (k) {
+              return k + ": " + answer.errors[k].join(" "); }).join("; ");
+            return;
+          }
+          error.hidden = true;
+          holder.dataset.last = answer.learning_rate[answer.learning_rate.length - 1];
+          draw(answer.epoch, answer.learning_rate);
+        }).catch(function () {});
+    }
+    form.querySelectorAll("input, select").forEach(function (field) {
+      if (field.type === "file") { return; }
+      field.addEventListener("input", function () {
+        clearTimeout(pending);
+        pending = setTimeout(refresh, 250);
+      });
+      field.addEventListener("change", refresh);
+    });
+    refresh();
+  }
+
+  /* The model page's Download: the archive format picks the route, as DIGITS' links did. */
+  function bindDownload(jobId) {
+    var form = document.getElementById("download-form"), format = document.getElementById("download-format");
+    if (!form) { return; }
+    format.addEventListener("change", function () {
+      form.action = "/models/" + jobId + "/download" + (format.value === "zip" ? ".zip" : "");
+    });
+  }
+
+  /* Long result tables: one page of rows at a time, with Previous / Next. */
+  function pageTables() {
+    document.querySelectorAll("table.paged").forEach(function (table) {
+      var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+      var size = Number(table.dataset.pageSize) || 50, pages = Math.max(1, Math.ceil(rows.length / size));
+      var pager = document.querySelector('.pager[data-for="' + table.id + '"]'), page = 0;
+      function show() {
+        rows.forEach(function (row, k) { row.hidden = Math.floor(k / size) !== page; });
+        if (!pager) { return; }
+        pager.innerHTML = "";
+        var prev = document.createElement("button"), next = document.createElement("button");
+        var where = document.createElement("span");
+        prev.type = next.type = "button";
+        prev.textContent = "‹ Previous";
+        next.textContent = "Next ›";
+        prev.className = "page-prev";
+        next.className = "page-next";
+        prev.disabled = page === 0;
+        next.disabled = page >= pages - 1;
+        where.className = "page-where";
+        where.textContent = " rows " + (page * size + 1) + "–" + Math.min(rows.length, (page + 1) * size) +
+          " of " + rows.length + " ";
+        prev.addEventListener("click", function () { page -= 1; show(); });
+        next.addEventListener("click", function () { page += 1; show(); });
+        pager.appendChild(prev); pager.appendChild(where); pager.appendChild(next);
+      }
+      show();
+    });
+  }
+
+
+  /* Home: a filter box, sortable columns, and several jobs selected to abort or delete. */
+  function bindHome() {
+    var filter = document.getElementById("job-filter");
+    if (!filter) { return; }
+    var rows = function () { return Array.prototype.slice.call(document.querySelectorAll("tr[data-job]")); };
+    filter.addEventListener("input", function () {
+      var words = filter.value.toLowerCase().trim();
+      rows().forEach(function (row) {
+        var text = [row.dataset.job, row.dataset.name, row.dataset.group, row.dataset.status]
+          .join(" ").toLowerCase();
+        row.hidden = words !== "" && text.indexOf(words) < 0;
+      });
+    });
+    document.querySelectorAll("th.sortable").forEach(function (th) {
+      th.addEventListener("click", function () {
+        var body = th.closest("table").tBodies[0], key = th.dataset.key;
+        var down = th.dataset.order !== "asc";
+        th.closest("tr").querySelectorAll("th.sortable").forEach(function (o) { delete o.dataset.order; });
+        th.dataset.order = down ? "asc" : "desc";
+        Array.prototype.slice.call(body.rows).sort(function (a, b) {
+          var x = (a.dataset[key] || "").toLowerCase(), y = (b.dataset[key] || "").toLowerCase();
+          return (x < y ? -1 : x > y ? 1 : 0) * (down ? 1 : -1);
+        }).forEach(function (row) { body.appendChild(row); });
+      });
+    });
+    var bulk = document.querySelectorAll("button[data-bulk]");
+    function chosen() {
+      return Array.prototype.slice.call(document.querySelectorAll(".select-job:checked"))
+        .map(function (box) { return box.value; });
+    }
+    function refresh() { bulk.forEach(function (b) { b.disabled = chosen().length === 0; }); }
+    document.querySelectorAll(".select-job").forEach(function (box) { box.addEventListener("change", refresh); });
+    document.querySelectorAll(".select-all").forEach(function (all) {
+      all.addEventListener("change", function () {
+        all.closest("table").querySelectorAll(".select-job").forEach(function (box) {
+          if (!box.closest("tr").hidden) { box.checked = all.checked; }
+        });
+        refresh();
+      });
+    });
+    bulk.forEach(function (button) {
+      button.addEventListener("click", function () {
+        var ids = chosen(), action = button.dataset.bulk;
+        if (action === "delete" && !confirm("Delete " + ids.length + " job(s) and their files?")) { return; }
+        var form = new FormData();
+        ids.forEach(function (id) { form.append("job_ids[]", id); });
+        fetch(action === "delete" ? "/jobs" : "/abort_jobs",
+              {method: action === "delete" ? "DELETE" : "POST", body: form})
+          .then(function (r) { return r.text().then(function (text) {
+            if (!r.ok) {
+              var message = text;
+              try { message = JSON.parse(text).error.description; } catch (e) {}
+              alert(message);
+            }
+            location.reload();
+          }); });
+      });
+    });
+  }
+
+  /* Test One / Test Many / Test a DB: the request is tried first; a mistake is told beside
+     the form and the page stays, a good answer is then shown as its own page. */
+  function bindTestForms() {
+    ["test-one", "test-many", "test-db"].forEach(function (id) {
+      var form = document.getElementById(id);
+      if (!form) { return; }
+      var box = document.createElement("div");
+      box.className = "field-error form-error";
+      box.id = id + "-error";
+      box.hidden = true;
+      form.appendChild(box);
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        box.hidden = true;
+        var button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        fetch(form.action, {method: "POST", body: new FormData(form),
+                            headers: {"Accept": "application/json"}})
+          .then(function (r) { return r.text().then(function (text) {
+            button.disabled = false;
+            if (!r.ok) {
+              var message = text;
+              try { message = JSON.parse(text).error.description; } catch (e) {}
+              box.textContent = message;
+              box.hidden = false;
+              return;
+            }
+            form.submit();          /* the answer is good: show it as its own page */
+          }); })
+          .catch(function (err) { button.disabled = false; box.textContent = String(err); box.hidden = false; });
+      });
+    });
+  }
+
   /* The model page: poll progress.json, extend the loss chart without reloading. */
   function watchModel(jobId) {
     var holder = document.getElementById("loss-chart");
     var chart = null, lastStatus = null, snapshotCount = null;
+    var drawRates = lineChart(document.getElementById("lr-chart"), "learning rate", "#2ca02c");
+    bindDownload(jobId);
+    bindTestForms();
 
     function aligned(p) {
       var xs = {}, i;
@@ -165,6 +378,9 @@ var SiameseCaffe = (function () {
     function update() {
       return getJSON("/models/" + jobId + "/progress.json").then(function (p) {
         draw(p);
+        if (p.rates.epoch.length) { drawRates(p.rates.epoch, p.rates.learning_rate); }
+        document.querySelectorAll(".needs-snapshot").forEach(function (b) {
+          b.disabled = !p.snapshots.length; });
         var pct = Math.round(100 * p.progress);
         document.getElementById("progress-bar").style.width = pct + "%";
         text("progress", pct + " %");
@@ -187,7 +403,7 @@ var SiameseCaffe = (function () {
           p.snapshots.forEach(function (s) {
             var li = document.createElement("li"), a = document.createElement("a");
             a.href = "/models/" + jobId + "/files/" + s.file;
-            a.textContent = "epoch " + s.epoch + " (iteration " + s.iteration + ")";
+            a.textContent = s.label;
             li.appendChild(a);
             list.appendChild(li);
           });
@@ -195,7 +411,7 @@ var SiameseCaffe = (function () {
             selects.forEach(function (sel) {
               var o = document.createElement("option");
               o.value = s.epoch;
-              o.textContent = "epoch " + s.epoch;
+              o.textContent = s.label;
               sel.appendChild(o);
             });
           });
@@ -215,5 +431,7 @@ var SiameseCaffe = (function () {
   }
 
   return {watchHome: watchHome, reloadWhileRunning: reloadWhileRunning,
-          bindActions: bindActions, bindVisualize: bindVisualize, watchModel: watchModel};
+          bindActions: bindActions, bindVisualize: bindVisualize, watchModel: watchModel,
+          bindTabs: bindTabs, bindLrPreview: bindLrPreview, pageTables: pageTables,
+          bindHome: bindHome};
 })();
