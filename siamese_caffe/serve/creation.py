@@ -488,8 +488,10 @@ def default_network_text():
 
 def solver_settings(form, errors, default_gpu="auto"):
     """(TrainSettings, solver template facts) of a form's solver fields alone, for the
-    learning-rate preview; bad fields are added to `errors` ({field: [message]})."""
-    return _solver_settings(form, errors, default_gpu)
+    learning-rate preview (a sweep's first combination); bad fields are added to `errors`
+    ({field: [message]})."""
+    settings, facts, _ = _solver_settings(form, errors, default_gpu)
+    return settings, facts
 
 
 NOT_CLONED = ("username", "job_id", NETWORK_FIELD, "custom_network_file")

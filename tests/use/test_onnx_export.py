@@ -158,4 +158,4 @@ def test_outputs_are_never_replaced_unless_made_here(cli, job_copy, tmp_path):
     assert cli("export", "--job", job_copy.path, "--onnx", mine).returncode == 0
     assert cli("export", "--job", job_copy.path, "--onnx", mine, "--force").returncode == 0
     line = cli("export", "--job", job_copy.path).error_line("export")
-    assert line.endswith("say what to write: --onnx FILE")
+    assert line.endswith("say what to write: --onnx FILE or -o FILE (one of them)")
