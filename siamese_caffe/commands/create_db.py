@@ -46,14 +46,20 @@ def add_arguments(parser):
 
 def run(args):
     from ..data import create_db, image_sources
+    from ..runtime import staging
 
     started = time.time()
+    lists = [args.file_list, args.val_list]
+    folders = [args.idx_folder, args.image_folder]
+    staging.check_output(args.folder, create_db.KIND, args.force, lists + folders, folders)
     create_db.check_request(args.folder, args.count, args.val_count, args.positive_fraction,
                             args.force)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     progress = sys.stderr.isatty()
     print(f'Creating images at "{args.folder}" ...', file=sys.stderr if args.json else sys.stdout)
     train_set, val_set = _load_sources(args, image_sources, progress)
+    images = [p for s in (train_set, val_set) if s is not None for p in (s.paths or ())]
+    staging.check_output(args.folder, create_db.KIND, args.force, images)
     for image_set in (train_set, val_set) if val_set is not None else (train_set,):
         say(f"Found {len(image_set)} images ({image_set.description})")
     manifest = create_db.create_db(

@@ -10,7 +10,7 @@ def add_arguments(parser):
     d = DemoSettings()
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR,
                         help="folder for everything the demo makes (a previous demo's folder "
-                             "is replaced)")
+                             "is replaced; any other existing folder is refused)")
     parser.add_argument("--full", action="store_true",
                         help="DIGITS' recipe instead: 100,000 uniform pairs, 30 epochs, its "
                              "step solver, full MNIST (downloaded unless --idx-folder); for a GPU")
@@ -26,8 +26,6 @@ def add_arguments(parser):
     parser.add_argument("--split-seed", type=int,
                         help=f"seed of the held-out split (default {d.split_seed})")
     parser.add_argument("--gpu", help="auto, cpu or a GPU number (default auto)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace WORKDIR even when it is not a demo folder")
 
 
 def run(args):
@@ -39,5 +37,5 @@ def run(args):
                                  base_lr=args.base_lr, seed=args.seed, split_seed=args.split_seed,
                                  gpu=args.gpu,
                                  source=source, idx_folder=args.idx_folder)
-    demo.run_demo(settings, args.workdir, force=args.force)
+    demo.run_demo(settings, args.workdir)
     return 0

@@ -48,7 +48,10 @@ def run(args):
     embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)
     output = args.output or os.path.join(job.path,
                                          f"evaluation_iter_{embedder.snapshot.iteration}")
-    staging.check_free(output, args.force)
+    staging.check_output(output, evaluation.KIND, args.force,
+                         inputs=[args.list, args.reference, args.image_folder, job.path,
+                                 job.dataset_folder, embedder.snapshot.caffemodel_path],
+                         input_folders=[args.image_folder, job.dataset_folder])
     reference, queries = image_sets(job, args)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     report, arrays = evaluation.evaluate(embedder, reference, queries, args.threshold, args.k,

@@ -39,14 +39,16 @@ def run(args):
 
     if args.visualize and len(args.images) != 1:
         raise BadInputError("--visualize takes one image at a time", where="--visualize")
-    if args.visualize:
-        staging.check_free(args.visualize, args.force)
     job = jobs.Job.load(args.job, jobs_dir=args.jobs_dir)
+    inputs = [*args.images, job.path, job.dataset_folder]
+    if args.visualize:
+        staging.check_output(args.visualize, visualize.KIND, args.force, inputs,
+                             [job.dataset_folder])
     warn_if_dataset_replaced(job, "infer")
     embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)
     results = [embedder.infer_file(path, args.threshold) for path in args.images]
     if args.visualize:
-        with staging.staged_folder(args.visualize, args.force) as work:
+        with staging.staged_folder(args.visualize, args.force, visualize.KIND, inputs) as work:
             visualize.write_visualizations(embedder.net, work)
             atomic_files.write_json(f"{work}/inference.json", _document(embedder, results))
     if args.json:

@@ -30,12 +30,14 @@ def run(args):
     from ..data import image_sources, prepare_mnist
     from ..runtime import staging
 
-    staging.check_free(os.path.abspath(args.folder), args.force)
     idx_folder = args.idx_folder
+    if args.download:
+        idx_folder = os.path.abspath(args.folder).rstrip(os.sep) + "-idx"
+    staging.check_output(args.folder, prepare_mnist.KIND, args.force, [idx_folder],
+                         [idx_folder])
     if args.download:
         from ..data import mnist_download
 
-        idx_folder = os.path.abspath(args.folder).rstrip(os.sep) + "-idx"
         mnist_download.download_mnist(idx_folder, log=lambda line: print(line, file=sys.stderr))
     val_set = None
     if idx_folder:

@@ -28,6 +28,7 @@ from ..runtime import staging
 from . import image_sources, mean_files, pair_lmdb, pair_pictures, pairs
 
 FORMAT_VERSION = 1
+KIND = "dataset"          # the output guard's name for a create-db folder (staging.py)
 TEST_IMAGE_COUNT = 10     # DIGITS saved ten same-class and ten different-class pairs per phase
 DEFAULT_VAL_FRACTION = 0.1  # share of each class held out when no validation set is given
 
@@ -60,7 +61,7 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
                 "pairing": "uniform" if positive_fraction is None else "balanced",
                 "requested_positive_fraction": positive_fraction,
                 "pair": _pair_format(train_set.shape), "source": source, "notes": notes}
-    with staging.staged_folder(output_dir, force) as work:
+    with staging.staged_folder(output_dir, force, kind=KIND) as work:
         try:
             for phase, rng, phase_count in (("train", train_rng, count),
                                             ("val", val_rng, val_count)):
@@ -80,7 +81,7 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
 def check_request(output_dir, count, val_count, positive_fraction=None, force=False):
     """BadInputError for an existing output folder (unless force), pair counts under 1
     or a positive fraction outside [0, 1]; cheap, so callers may check before loading images."""
-    staging.check_free(output_dir, force)
+    staging.check_free(output_dir, force, kind=KIND)
     for name, value in (("-c/--count", count), ("--val-count", val_count)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise BadInputError(f"the number of pairs must be a positive integer, got {value!r}",

@@ -44,13 +44,16 @@ def create_job(dataset_dir, network_path=None, settings=None, solver_template=No
                jobs_dir=jobs.DEFAULT_JOBS_DIR, job_id=None):
     """Check the inputs, write ``jobs_dir/<job_id>/`` and return its jobs.Job (status "created")."""
     settings = settings or TrainSettings()
-    draft = draft_job(dataset_dir, network_path or default_file(DEFAULT_NETWORK), settings,
-                      solver_template or default_file(DEFAULT_SOLVER))
+    network_path = network_path or default_file(DEFAULT_NETWORK)
+    solver_template = solver_template or default_file(DEFAULT_SOLVER)
     job_id = job_id or jobs.new_job_id()
     final = os.path.join(jobs_dir, job_id)
+    staging.check_output(final, "job", inputs=[dataset_dir, network_path, solver_template],
+                         input_folders=[dataset_dir])
+    draft = draft_job(dataset_dir, network_path, settings, solver_template)
     if os.path.lexists(final):
         raise BadInputError("a job with this id already exists", where=final)
-    with staging.staged_folder(final) as work:
+    with staging.staged_folder(final, kind="job") as work:
         _write_files(work, draft)
         network = _probe_and_check(work, draft, settings.allow_unshared)
         drawnet.draw_net(draft.nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))
