@@ -40,9 +40,17 @@ class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one line (`PROG: error: ...`, exit 2) rather
+    than the usage block and the line: the help is one `--help` away."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
     """The argparse parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="siamese-caffe",
         description="DIGITS' Siamese MNIST workflow on real Caffe, one step per subcommand.")
     parser.add_argument("--version", action="version", version=f"siamese-caffe {__version__}")
@@ -59,7 +67,7 @@ def build_parser():
 def script_parser(command, prog):
     """The parser of one subcommand on its own, named `prog` (a script in scripts/)."""
     module = _command_module(command)
-    parser = argparse.ArgumentParser(prog=prog, description=module.HELP,
+    parser = _Parser(prog=prog, description=module.HELP,
                                      formatter_class=_DefaultsHelp)
     module.add_arguments(parser)
     parser.set_defaults(_run=module.run, command=command)

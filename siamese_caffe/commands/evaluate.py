@@ -11,6 +11,7 @@ HELP = ("measure a trained job: validation-pair accuracy (at the threshold and t
 
 def add_arguments(parser):
     from ..evaluate.settings import DEFAULT_K
+    from ..runtime import ranges
     from .infer import add_job_arguments
 
     add_job_arguments(parser)
@@ -23,9 +24,9 @@ def add_arguments(parser):
     parser.add_argument("--image-folder", metavar="DIR",
                         help="resolve relative list paths against DIR instead of the list's "
                              "folder")
-    parser.add_argument("--threshold", type=float,
+    parser.add_argument("--threshold", type=ranges.option(ranges.THRESHOLD),
                         help="pair distance threshold (default: half the loss's margin)")
-    parser.add_argument("-k", type=int, default=DEFAULT_K, help="neighbours in the k-NN vote")
+    parser.add_argument("-k", type=ranges.option(ranges.NEIGHBOURS), default=DEFAULT_K, help="neighbours in the k-NN vote")
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="report folder (default: JOB/evaluation_iter_N for snapshot N)")
     parser.add_argument("--force", action="store_true", help="replace an existing report folder")

@@ -7,11 +7,13 @@ HELP = ("run a trained job on pair images (blue = first digit, green = second) o
 
 
 def add_arguments(parser):
+    from ..runtime import ranges
+
     parser.add_argument("images", nargs="+", metavar="IMAGE",
                         help="RGB pair picture (as create-db's test PNGs) or grayscale digit, "
                              "of the job's image size")
     add_job_arguments(parser)
-    parser.add_argument("--threshold", type=float,
+    parser.add_argument("--threshold", type=ranges.option(ranges.THRESHOLD),
                         help="distance below which the two digits are called the same class "
                              "(default: half the loss's margin)")
     parser.add_argument("--visualize", metavar="DIR",
@@ -24,9 +26,11 @@ def add_arguments(parser):
 
 def add_job_arguments(parser):
     """--job, --jobs-dir, --snapshot and --gpu (shared with infer-many and evaluate)."""
+    from ..runtime import ranges
+
     parser.add_argument("--job", required=True, help="job folder or job id")
     parser.add_argument("--jobs-dir", default="jobs", help="folder of the job folders (for ids)")
-    parser.add_argument("--snapshot", type=int, metavar="ITERATION",
+    parser.add_argument("--snapshot", type=ranges.option(ranges.SNAPSHOT), metavar="ITERATION",
                         help="use the snapshot after this many iterations (default: the last)")
     parser.add_argument("--gpu", default="cpu", help="cpu, auto or a GPU number")
 

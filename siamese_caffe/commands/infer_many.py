@@ -10,6 +10,7 @@ HELP = ("run a trained job on every image of a list (`path [label]` per line, e.
 
 def add_arguments(parser):
     from ..infer.settings import DEFAULT_BATCH
+    from ..runtime import ranges
     from .infer import add_job_arguments
 
     parser.add_argument("list", help="image list: one path per line, optionally followed by "
@@ -22,7 +23,7 @@ def add_arguments(parser):
                              "(default: the CSV's name with .json)")
     parser.add_argument("--image-folder", metavar="DIR",
                         help="resolve relative paths against DIR instead of the list's folder")
-    parser.add_argument("-b", "--batch-size", type=int, default=DEFAULT_BATCH,
+    parser.add_argument("-b", "--batch-size", type=ranges.option(ranges.BATCH), default=DEFAULT_BATCH,
                         help="images per forward pass")
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first missing or unreadable image instead of "

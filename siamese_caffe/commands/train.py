@@ -8,6 +8,7 @@ HELP = ("train a siamese network on a create-db dataset with Caffe, in a new job
 
 
 def add_arguments(parser):
+    from ..runtime import ranges
     from ..train.settings import DEFAULT_NETWORK, DEFAULT_SOLVER, TrainSettings
 
     d = TrainSettings()
@@ -17,25 +18,25 @@ def add_arguments(parser):
                         "in the current folder, else the one shipped with siamese-caffe)")
     parser.add_argument("--solver", help=f"the solver template (default: {DEFAULT_SOLVER} in the "
                         "current folder, else the one shipped with siamese-caffe)")
-    parser.add_argument("--epochs", type=float, default=d.epochs, help="training epochs")
-    parser.add_argument("-b", "--batch-size", type=int, default=d.batch_size,
+    parser.add_argument("--epochs", type=ranges.option(ranges.EPOCHS), default=d.epochs, help="training epochs")
+    parser.add_argument("-b", "--batch-size", type=ranges.option(ranges.BATCH), default=d.batch_size,
                         help="training pairs per iteration")
-    parser.add_argument("--val-batch-size", type=int,
+    parser.add_argument("--val-batch-size", type=ranges.option(ranges.BATCH),
                         help="validation pairs per batch (default: the batch size)")
-    parser.add_argument("--val-interval", type=float, default=d.val_interval,
+    parser.add_argument("--val-interval", type=ranges.option(ranges.INTERVAL), default=d.val_interval,
                         help="epochs between validation passes")
-    parser.add_argument("--snapshot-interval", type=float, default=d.snapshot_interval,
+    parser.add_argument("--snapshot-interval", type=ranges.option(ranges.INTERVAL), default=d.snapshot_interval,
                         help="epochs between snapshots")
-    parser.add_argument("--display", type=int,
+    parser.add_argument("--display", type=ranges.option(ranges.ITERATIONS),
                         help="iterations between train-loss rows (default: 10 per epoch)")
-    parser.add_argument("--base-lr", type=float, help="learning rate (default: the solver's)")
+    parser.add_argument("--base-lr", type=ranges.option(ranges.LEARNING_RATE), help="learning rate (default: the solver's)")
     parser.add_argument("--lr-policy", help="Caffe lr_policy (default: the solver's)")
     parser.add_argument("--solver-type", help="SGD, Nesterov, AdaGrad, RMSProp, AdaDelta or "
                         "Adam (default: the solver's)")
     parser.add_argument("--lr-steps", type=_percents,
                         help="comma-separated percents of the run where step policies act "
                              "(default: 33 for step, 50,75 for multistep)")
-    parser.add_argument("--seed", type=int, help="Caffe's random seed (default: drawn)")
+    parser.add_argument("--seed", type=ranges.option(ranges.SEED), help="Caffe's random seed (default: drawn)")
     parser.add_argument("--gpu", default=None,
                         help="auto, cpu or a GPU number (default: auto; on --resume the "
                              "job's device)")

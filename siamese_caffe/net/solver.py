@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from ..errors import BadInputError
-from ..runtime import atomic_files, prototxt
+from ..runtime import atomic_files, prototxt, ranges
 
 # Fields the training command works out itself; a template must leave them unset.
 DERIVED_FIELDS = ("net", "net_param", "train_net", "train_net_param", "test_net",
@@ -68,24 +68,29 @@ def make_plan(train_pairs, val_pairs, *, epochs, batch_size, val_batch_size=None
     val_batch_size: pairs per iteration (val_batch_size defaults to batch_size,
     capped at the validation set). display: iterations between train-loss rows.
     """
-    _positive(epochs, "--epochs")
-    _positive(val_interval, "--val-interval")
-    _positive(snapshot_interval, "--snapshot-interval")
+    epochs = ranges.check(epochs, ranges.EPOCHS, "--epochs")
+    val_interval = ranges.check(val_interval, ranges.INTERVAL, "--val-interval")
+    snapshot_interval = ranges.check(snapshot_interval, ranges.INTERVAL, "--snapshot-interval")
     _batch_fits(batch_size, train_pairs, "--batch-size", "training")
     if val_batch_size is None:
         val_batch_size = min(batch_size, val_pairs)
     _batch_fits(val_batch_size, val_pairs, "--val-batch-size", "validation")
     per_epoch = math.ceil(train_pairs / batch_size)
     if display is not None:
-        _positive(display, "--display")
+        display = ranges.check(display, ranges.ITERATIONS, "--display")
+    max_iter = max(1, math.ceil(epochs * per_epoch))
+    if max_iter > ranges.INT32_MAX:
+        raise BadInputError(f"{epochs:g} epochs of {per_epoch} iterations are {max_iter:,} "
+                            f"iterations, more than Caffe counts ({ranges.INT32_MAX:,})",
+                            where="--epochs")
+    # an interval longer than the run means at the end only (the loop always acts there)
     return Plan(train_pairs=train_pairs, val_pairs=val_pairs, epochs=float(epochs),
                 batch_size=batch_size, val_batch_size=val_batch_size,
-                iterations_per_epoch=per_epoch,
-                max_iter=max(1, math.ceil(epochs * per_epoch)),
+                iterations_per_epoch=per_epoch, max_iter=max_iter,
                 test_iter=math.ceil(val_pairs / val_batch_size),
-                test_interval=max(1, round(val_interval * per_epoch)),
-                snapshot=max(1, round(snapshot_interval * per_epoch)),
-                display=int(display or max(1, per_epoch // ROWS_PER_EPOCH)))
+                test_interval=min(max_iter, max(1, round(val_interval * per_epoch))),
+                snapshot=min(max_iter, max(1, round(snapshot_interval * per_epoch))),
+                display=min(max_iter, int(display or max(1, per_epoch // ROWS_PER_EPOCH))))
 
 
 def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=None,
@@ -102,8 +107,7 @@ def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=
     solver.CopyFrom(template)
     notes = []
     if base_lr is not None:
-        _positive(base_lr, "--base-lr")
-        solver.base_lr = base_lr
+        solver.base_lr = ranges.check(base_lr, ranges.LEARNING_RATE, "--base-lr")
     if lr_policy is not None:
         solver.lr_policy = lr_policy
     if solver_type is not None:
@@ -122,7 +126,7 @@ def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=
     solver.snapshot = plan.snapshot
     if not solver.display:
         solver.display = plan.display
-    solver.random_seed = int(seed)
+    solver.random_seed = ranges.check(seed, ranges.SEED, "--seed")
     solver.train_state.stage.append("train")
     solver.test_state.add().stage.append("val")
     solver.solver_mode = solver.CPU if gpu is None else solver.GPU
@@ -179,6 +183,11 @@ def _normalise_names(solver, where):
                             f"{', '.join(LR_POLICIES)})", where=where)
     if not solver.base_lr > 0 and solver.type != "AdaDelta":
         raise BadInputError("base_lr must be set and above 0", where=where)
+    for field in ("base_lr", "momentum", "weight_decay", "gamma", "power", "delta",
+                  "momentum2", "rms_decay", "clip_gradients"):
+        if not math.isfinite(getattr(solver, field)):
+            raise BadInputError(f"{field} must be a finite number, got "
+                                f"{getattr(solver, field)}", where=where)
 
 
 def _fill_lr_steps(solver, plan, lr_steps, where):
@@ -201,14 +210,8 @@ def _fill_lr_steps(solver, plan, lr_steps, where):
         raise BadInputError(f"lr_policy '{policy}' needs `gamma`", where=where)
 
 
-def _positive(value, option):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise BadInputError(f"must be more than 0, got {value!r}", where=option)
-
-
 def _batch_fits(batch, pairs, option, phase):
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise BadInputError(f"must be a positive whole number, got {batch!r}", where=option)
+    ranges.check(batch, ranges.BATCH, option)
     if batch > pairs:
         raise BadInputError(f"{batch} pairs per batch is more than the {phase} set holds "
                             f"({pairs} pairs)", where=option)
