@@ -55,12 +55,14 @@ def build_parser():
         description="DIGITS' Siamese MNIST workflow on real Caffe, one step per subcommand.")
     parser.add_argument("--version", action="version", version=f"siamese-caffe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = {}
     for name in COMMANDS:
         module = _command_module(name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            formatter_class=_DefaultsHelp)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
+        parser.commands[name] = p
     return parser
 
 
@@ -76,7 +78,10 @@ def script_parser(command, prog):
 
 def main(argv=None):
     """Entry point; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:     # named by the subcommand, as its other errors are
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     return _run(args, f"siamese-caffe {args.command}")
 
 

@@ -26,6 +26,7 @@ LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
 # Default --lr-steps (percent of max_iter) per policy: DIGITS' 33 % step; multistep at
 # half and three quarters; sigmoid centred on the middle of the run.
 LR_STEP_DEFAULTS = {"step": (33.0,), "multistep": (50.0, 75.0), "sigmoid": (50.0,)}
+TAKE_NO_MOMENTUM = ("AdaGrad", "RMSProp")   # Caffe refuses a momentum for these two
 ROWS_PER_EPOCH = 10       # train-loss rows per epoch when --display is not given
 SNAPSHOT_NAME = "snapshot"
 
@@ -114,8 +115,8 @@ def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=
         solver.type = solver_type
     _normalise_names(solver, where)
     _fill_lr_steps(solver, plan, lr_steps, where)
-    if solver.type == "AdaGrad" and solver.momentum:
-        notes.append(f"momentum {solver.momentum:g} cleared: Caffe's AdaGrad takes none")
+    if solver.type in TAKE_NO_MOMENTUM and solver.momentum:
+        notes.append(f"momentum {solver.momentum:g} cleared: Caffe's {solver.type} takes none")
         solver.momentum = 0
     solver.net = "train_val.prototxt"
     solver.snapshot_prefix = SNAPSHOT_NAME
@@ -215,6 +216,29 @@ def _batch_fits(batch, pairs, option, phase):
     if batch > pairs:
         raise BadInputError(f"{batch} pairs per batch is more than the {phase} set holds "
                             f"({pairs} pairs)", where=option)
+
+
+def field_line(template_path, message):
+    """The line (from 1) of the solver template field Caffe's `message` names (e.g.
+    "Unknown regularization type" → `regularization_type:`), or None."""
+    import re
+
+    lowered = message.lower()
+    fields = [f.name for f in prototxt.caffe_pb2().SolverParameter.DESCRIPTOR.fields
+              if f.name.replace("_", " ") in lowered or f.name in lowered]
+    if "solver type" in lowered or "solver_type" in lowered:
+        fields.append("type")
+    try:
+        with open(template_path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for name in sorted(fields, key=len, reverse=True):
+        pattern = re.compile(rf"^\s*{name}\s*:")
+        for number, line in enumerate(lines, start=1):
+            if pattern.match(line):
+                return number
+    return None
 
 
 def load_caffe_solver(caffe, param, folder):

@@ -127,6 +127,18 @@ class Job:
         _check_info(info, job_file)
         return cls(path, info)
 
+    def notice_dead_trainer(self, signal_name=None):
+        """When job.json says RUNNING but its training process is gone (killed, or Caffe
+        aborted it), record FAILED with the reason — Caffe's fatal message from
+        caffe_output.log when there is one — in memory (the next save writes it)."""
+        pid = self.pid if isinstance(self.pid, int) else None
+        if self.status != RUNNING or pid == os.getpid():
+            return False
+        if pid and atomic_files.pid_alive(pid):
+            return False
+        self.record(status=FAILED, pid=None, message=death_message(self, pid, signal_name))
+        return True
+
     @property
     def job_id(self):
         return self.info.get("job_id", os.path.basename(self.path))
@@ -373,6 +385,36 @@ class Job:
         """Write job.json atomically."""
         self.info.setdefault("snapshots", [])
         atomic_files.write_json(os.path.join(self.path, JOB_FILE), self.info)
+
+
+def death_message(job, pid, signal_name=None):
+    """Why a training process that left its job RUNNING ended, for job.json's message."""
+    how = f"was killed by {signal_name}" if signal_name else "ended without finishing"
+    fatal = last_caffe_fatal(job.file("caffe_log"))
+    why = f": Caffe aborted it ({fatal})" if fatal else ""
+    return (f"the training process{f' (pid {pid})' if pid else ''} {how}{why}; "
+            f"--resume {job.path} continues from the last snapshot once the cause is fixed")
+
+
+def last_caffe_fatal(log_path, tail_bytes=1 << 16):
+    """Caffe's last fatal message in a job's caffe_output.log since its last run began
+    (str), or None."""
+    from ..runtime import netprobe
+
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(max(0, os.path.getsize(log_path) - tail_bytes))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    fatal = None
+    for line in lines:
+        if line.startswith("# ") and "siamese-caffe train" in line:
+            fatal = None                  # a later run began
+        match = netprobe.FATAL_LINE.match(line)
+        if match:
+            fatal = match.group(2)
+    return fatal
 
 
 def _check_info(info, where):

@@ -108,10 +108,10 @@ def _probe_and_check(folder, draft, allow_unshared):
         prototxt.read_solver(os.path.join(folder, jobs.FILES["solver"])), folder))
     deploy_path = os.path.join(folder, jobs.FILES["deploy"])
     try:
-        trained, deployed = netprobe.probe([("solver", runtime),
+        trained, deployed = netprobe.probe([("solver", runtime, {"step": True}),
                                             ("net", deploy_path, "test", [])])
     except netprobe.CaffeRejectedError as err:
-        raise netprobe.CaffeRejectedError(err.reason, where=draft.network_path) from None
+        raise blame(err, draft) from None
     finally:
         os.remove(runtime)
     info, network_path = draft.info, draft.network_path
@@ -131,6 +131,19 @@ def _probe_and_check(folder, draft, allow_unshared):
             "input_blob": netcheck.INPUT_BLOB, "label_blob": netcheck.LABEL_BLOB,
             "shared_layers": [list(pair) for pair in shared],
             "param_shapes": {layer["name"]: layer["blobs"] for layer in deployed["layers"]}}
+
+
+def blame(err, draft):
+    """Caffe's refusal (netprobe.CaffeRejectedError) naming the user's file: the solver
+    template (and the line of the field Caffe's message names) when Caffe's check is in
+    its solver code, else the network (and the line of the layer being set up)."""
+    if err.about_solver:
+        line = solver.field_line(draft.solver_template, err.reason)
+        where = f"{draft.solver_template}:{line}" if line else draft.solver_template
+        return netprobe.CaffeRejectedError(err.reason, where=where, about_solver=True)
+    line = err.layer and netprobe.line_of_layer(draft.original_text, err.layer)
+    where = f"{draft.network_path}:{line}" if line else draft.network_path
+    return netprobe.CaffeRejectedError(err.reason, where=where, layer=err.layer)
 
 
 def _job_info(job_id, draft, network, settings):
