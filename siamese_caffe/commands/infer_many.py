@@ -47,7 +47,7 @@ def run(args):
     inputs = [args.list, args.image_folder, job.path, job.dataset_folder,
               *(entry.resolved for entry in entries)]
     for path in (args.output, json_path):
-        staging.check_output_file(path, inputs)
+        staging.check_output_file(path, inputs, [job.path, job.dataset_folder])
     if os.path.abspath(json_path) == os.path.abspath(args.output):
         raise BadInputError("is also the CSV output; give another --json-output",
                             where=json_path)

@@ -112,8 +112,12 @@ def encode_png(image):
 def write_png(path, image):
     """Write an (H, W) gray or (H, W, 3) BGR uint8 image as a PNG file (into a staged
     folder; elsewhere wrap it in atomic_files.replacing)."""
-    with open(path, "wb") as f:
-        f.write(encode_png(image))
+    data = encode_png(image)
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as err:     # a write error carries no file name: give it one
+        raise OSError(err.errno, err.strerror, path) from None
 
 
 def _read_bytes(source, where):

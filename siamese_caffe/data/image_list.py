@@ -140,6 +140,9 @@ def load_images(paths, wheres, progress=False, workers=None):
     order. progress: show a tqdm bar on stderr.
     """
     first, _ = load_gray(paths[0], wheres[0])
+    ranges.check_memory(len(paths) * first.size,
+                        f"{len(paths):,} images of {first.shape[1]}x{first.shape[0]}",
+                        wheres[0].rsplit(":", 1)[0])
     images = np.empty((len(paths),) + first.shape, np.uint8)
     starts = range(0, len(paths), CHUNK_IMAGES)
     chunks = [(paths[i:i + CHUNK_IMAGES], wheres[i:i + CHUNK_IMAGES], first.shape, paths[0])

@@ -80,6 +80,9 @@ def check_regular(path, where=None, what="file"):
     where = path if where is None else where
     try:
         info = os.stat(path)
+    except ValueError:
+        raise BadInputError(f"cannot read {what}: its name holds a NUL byte",
+                            where=repr(where)) from None
     except FileNotFoundError:
         raise BadInputError(f"{what} not found", where=where) from None
     except OSError as err:
@@ -92,6 +95,9 @@ def check_regular(path, where=None, what="file"):
 def _open(path, where, what):
     try:
         return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except ValueError:                   # a NUL byte in the name
+        raise BadInputError(f"cannot read {what}: its name holds a NUL byte",
+                            where=repr(where)) from None
     except FileNotFoundError:
         raise BadInputError(f"{what} not found", where=where) from None
     except OSError as err:

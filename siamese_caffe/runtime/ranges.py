@@ -113,6 +113,27 @@ def option(spec):
     return convert
 
 
+def check_memory(nbytes, what, where):
+    """BadInputError when holding `nbytes` (what: a description, e.g. "60,000 images of
+    28x28") would take more memory than the machine has available now."""
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise BadInputError(f"{what} need {nbytes / 1e9:.1f} GB of memory; the machine has "
+                            f"{available / 1e9:.1f} GB available", where=where)
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _is_numpy_number(value):
     kind = getattr(getattr(value, "dtype", None), "kind", None)
     return kind in ("i", "u", "f") and getattr(value, "shape", None) == ()

@@ -53,7 +53,7 @@ def check_output(target, kind=None, force=False, inputs=(), input_folders=()):
     - it does not exist, or (with force) it is a folder this tool made as `kind` (its
       marker present and naming `kind`; nothing inside it the marker does not list).
     """
-    real = os.path.realpath(target)
+    real = _real(target)
     _check_not_cwd(target, real)
     _check_not_input(target, real, inputs, input_folders)
     if not os.path.lexists(target):
@@ -67,11 +67,12 @@ def check_output(target, kind=None, force=False, inputs=(), input_folders=()):
                             "choose another output", where=target)
 
 
-def check_output_file(target, inputs=()):
+def check_output_file(target, inputs=(), input_folders=()):
     """BadInputError unless a file may be written whole at `target`: not a folder, not a
-    special file, and not one of the command's `inputs` (nor a folder holding one)."""
-    real = os.path.realpath(target)
-    _check_not_input(target, real, inputs, ())
+    special file, not one of the command's `inputs` (nor a folder holding one), and not
+    inside one of its `input_folders` (a job's or a dataset's folder)."""
+    real = _real(target)
+    _check_not_input(target, real, inputs, input_folders)
     if os.path.isdir(target):
         raise BadInputError("is a folder, not a file to write", where=target)
     if os.path.lexists(target) and not os.path.isfile(target):
@@ -137,12 +138,20 @@ def _check_not_cwd(target, real):
         raise BadInputError(f"is {what}; not an output", where=target)
 
 
+def _real(path):
+    """os.path.realpath, or the normalised absolute path when the name cannot be looked up."""
+    try:
+        return os.path.realpath(path)
+    except (ValueError, OSError):
+        return os.path.abspath(path)
+
+
 def _check_not_input(target, real, inputs, input_folders):
     inside = real.rstrip(os.sep) + os.sep
     for path in inputs:
-        if path is None:
+        if path is None or not isinstance(path, (str, os.PathLike)):
             continue
-        other = os.path.realpath(path)
+        other = _real(path)
         if other == real:
             raise BadInputError(f"is an input of this command ({path}); not an output",
                                 where=target)
@@ -152,7 +161,7 @@ def _check_not_input(target, real, inputs, input_folders):
     for folder in input_folders:
         if folder is None:
             continue
-        other = os.path.realpath(folder)
+        other = _real(folder)
         if real == other or real.startswith(other.rstrip(os.sep) + os.sep):
             raise BadInputError(f"lies inside an input folder of this command ({folder}); "
                                 "not an output", where=target)
@@ -178,12 +187,23 @@ def staged_folder(target, force=False, kind=None, inputs=()):
                           where=target) from None
     try:
         os.chmod(work, 0o777 & ~_umask())   # mkdtemp makes 0700; give what mkdir would
-        yield work
-        write_marker(work, kind)
+        try:
+            yield work
+            write_marker(work, kind)
+        except OSError as err:          # a full disk, say: name the output, not the staging
+            raise OutputError(f"cannot write {_inside(err.filename, work)}"
+                              f"({err.strerror or err})", where=target) from None
         check_output(target, kind, force, inputs)   # still replaceable after the work
         _rename_over(work, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _inside(filename, work):
+    """'<path inside the output> ' for an error's file name under the staging folder."""
+    if not isinstance(filename, str) or not filename.startswith(work + os.sep):
+        return ""
+    return os.path.relpath(filename, work) + " "
 
 
 def _rename_over(work, target):

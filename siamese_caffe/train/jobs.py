@@ -50,7 +50,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..errors import BadInputError
-from ..runtime import atomic_files
+from ..runtime import atomic_files, input_files
 
 JOB_FILE = "job.json"
 FILES = {"original": "original.prototxt", "train_val": "train_val.prototxt",
@@ -117,12 +117,12 @@ class Job:
         """The job at folder `where`, or with id `where` under `jobs_dir` (BadInputError)."""
         path = where if os.path.isdir(where) else os.path.join(jobs_dir, where)
         job_file = os.path.join(path, JOB_FILE)
+        if not os.path.lexists(job_file):
+            raise BadInputError("not a training job (no job.json)", where=where)
+        text = input_files.read_text(job_file, input_files.TEXT_LIMIT, what="job.json")
         try:
-            with open(job_file) as f:
-                info = json.load(f)
-        except FileNotFoundError:
-            raise BadInputError("not a training job (no job.json)", where=where) from None
-        except (OSError, ValueError) as err:
+            info = json.loads(text)
+        except ValueError as err:
             raise BadInputError(f"unreadable ({err})", where=job_file) from None
         _check_info(info, job_file)
         return cls(path, info)
