@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #15's GPU check, one run on a lent GPU host (planned to finish in about 8 minutes
+# The GPU device check, one run on a lent GPU host (planned to finish in about 8 minutes
 # on an H200), from a kit made by scripts/gpu_bench_prepare.sh:
 #
 #   1. the pair LMDBs, written on the host from the kit's digits (bench/pairs_lmdb.py)
@@ -144,7 +144,7 @@ done
     "$data" > "$logs/knn.json" 2> "$logs/knn.log"
 
 {
-  echo "# siamese-caffe gpu_bench (issue #15), $(date -u +%Y-%m-%dT%H:%M:%SZ), $([ "$cpu" = 1 ] && echo 'CPU rehearsal' || echo GPU)"
+  echo "# siamese-caffe gpu_bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), $([ "$cpu" = 1 ] && echo 'CPU rehearsal' || echo GPU)"
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | sed 's/^/nvidia_smi: /'
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) threads)"
   for name in "${builds[@]}"; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare the kit scripts/gpu_bench.sh runs on a lent GPU host (issue #15's device check),
+# Prepare the kit scripts/gpu_bench.sh runs on a lent GPU host (the GPU device check),
 # here, where pycaffe runs. It carries no LMDB (the host writes its own from the digits):
 #
 #   bash scripts/gpu_bench_prepare.sh [--old PREFIX] [--batched PREFIX] [--cudnn PREFIX]

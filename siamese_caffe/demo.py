@@ -26,7 +26,7 @@ from dataclasses import asdict
 
 from .data import create_db, image_sources, prepare_mnist
 from .demo_settings import DEFAULT_WORKDIR
-from .evaluate import report as evaluation
+from .evaluate import report
 from .infer import clusters, embedding, predictions
 from .runtime import atomic_files, staging
 from .train import jobs, jobsetup, training
@@ -98,17 +98,17 @@ class Demo:
         tests = self.step(4, "infer", self.infer, job, dataset)
         self.step(5, "infer-many", self.infer_many, job)
         self.step(6, "plot-clusters", self.plot_clusters)
-        report = self.step(7, "evaluate", self.evaluate, job)
+        evaluation = self.step(7, "evaluate", self.evaluate, job)
         total = round(time.perf_counter() - self.started, 1)
         summary = {"status": "done", "settings": asdict(s), "seconds": total,
                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                    "step_seconds": self.timings, "job": job.path, "dataset": dataset,
                    "margin": job.margin,
                    "test_images": tests,
-                   "knn_accuracy": report["images"]["knn_accuracy"],
-                   "pair_accuracy": report["pairs"]["accuracy"],
-                   "best_pair_accuracy": report["pairs"]["best_accuracy"],
-                   "roc_auc": report["pairs"]["roc_auc"],
+                   "knn_accuracy": evaluation["images"]["knn_accuracy"],
+                   "pair_accuracy": evaluation["pairs"]["accuracy"],
+                   "best_pair_accuracy": evaluation["pairs"]["best_accuracy"],
+                   "roc_auc": evaluation["pairs"]["roc_auc"],
                    "report": self.path("report", "report.md")}
         self._print_summary(summary)
         return summary
@@ -218,11 +218,11 @@ class Demo:
         embedder = embedding.Embedder(job, gpu=self.settings.gpu)
         reference = image_sources.from_list_file(self.path("mnist", "train.txt"))
         queries = image_sources.from_list_file(self.path("mnist", "val.txt"))
-        report, arrays = evaluation.evaluate(embedder, reference, queries,
+        evaluation, arrays = report.evaluate(embedder, reference, queries,
                                              log=lambda line: self.say(f"      {line}"))
-        evaluation.write_report(self.path("report"), report, arrays,
-                                loss_png=job.file("loss_plot"))
-        return report
+        report.write_report(self.path("report"), evaluation, arrays,
+                            loss_png=job.file("loss_plot"))
+        return evaluation
 
     def _print_summary(self, summary):
         tests = summary["test_images"]

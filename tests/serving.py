@@ -15,7 +15,8 @@ import urllib.error
 import urllib.request
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from project_paths import ROOT
+
 LISTENING = re.compile(r"serving on http://127\.0\.0\.1:(\d+)/")
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
                    "ALL_PROXY")

@@ -11,7 +11,8 @@ from siamese_caffe import demo, demo_settings
 from siamese_caffe.errors import BadInputError
 from siamese_caffe.runtime import staging
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from project_paths import ROOT
+
 SHORT = ["--pairs", "320", "--epochs", "1", "--gpu", "cpu"]   # 5 iterations of 64 pairs
 
 

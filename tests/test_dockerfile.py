@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from project_paths import ROOT
+
 DOCKERFILE = os.path.join(ROOT, "Dockerfile.cuda")
 DOCKERFILES = sorted(glob.glob(os.path.join(ROOT, "Dockerfile*")))
 

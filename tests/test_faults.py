@@ -1,4 +1,4 @@
-"""Damaged files and interrupted runs (issue #13): one clear line, never an abort, nothing
+"""Damaged files and interrupted runs: one clear line, never an abort, nothing
 left behind. Real Caffe, real files: snapshots truncated, each LMDB of a dataset
 corrupted, prototxt files cut, create-db and training killed, a dataset replaced."""
 

@@ -10,7 +10,7 @@ import pytest
 from siamese_caffe.runtime import caffe_env, caffe_info
 from siamese_caffe import gpu_check
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from project_paths import ROOT
 
 
 @pytest.fixture(scope="module")

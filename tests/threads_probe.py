@@ -7,7 +7,9 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from project_paths import ROOT   # (this script's folder, tests/, is on sys.path)
+
+sys.path.insert(0, ROOT)
 
 from siamese_caffe.runtime import caffe_env, prototxt
 from siamese_caffe.net import netcheck

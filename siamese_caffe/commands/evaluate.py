@@ -34,7 +34,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..evaluate import report as evaluation
+    from ..evaluate import report
     from ..infer import embedding
     from ..train import jobs
     from ..runtime import staging
@@ -49,20 +49,20 @@ def run(args):
     embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)
     output = args.output or os.path.join(job.path,
                                          f"evaluation_iter_{embedder.snapshot.iteration}")
-    staging.check_output(output, evaluation.KIND, args.force,
+    staging.check_output(output, report.KIND, args.force,
                          inputs=[args.list, args.reference, args.image_folder, job.path,
                                  job.dataset_folder, embedder.snapshot.caffemodel_path],
                          input_folders=[args.image_folder, job.dataset_folder])
     reference, queries = image_sets(job, args)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    report, arrays = evaluation.evaluate(embedder, reference, queries, args.threshold, args.k,
+    evaluation, arrays = report.evaluate(embedder, reference, queries, args.threshold, args.k,
                                          log=say)
-    folder = evaluation.write_report(output, report, arrays, loss_png=job.file("loss_plot"),
-                                     force=args.force)
+    folder = report.write_report(output, evaluation, arrays, loss_png=job.file("loss_plot"),
+                                 force=args.force)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(evaluation, indent=2))
     else:
-        print_summary(report, folder)
+        print_summary(evaluation, folder)
     return 0
 
 

@@ -44,8 +44,7 @@ def add_arguments(parser):
 
 def run(args):
     from ..runtime import caffe_env, devices
-    from ..serve import netcache
-    from ..serve import app as server
+    from ..serve import netcache, server, web
     from ..errors import BadInputError
 
     for name in ("threads", "max_nets"):
@@ -65,7 +64,7 @@ def run(args):
     app = server.create_app(args.jobs_dir, args.data_root, cache,
                             max_upload_bytes=int(args.max_upload_mb * (1 << 20)), guard=guard,
                             default_gpu=args.train_gpu)
-    service = app.extensions["siamese_service"]
+    service = app.extensions[web.EXTENSION]
     http_server = server.make_server(app, args.host, args.port, args.threads)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     for host, port in server.addresses(http_server):

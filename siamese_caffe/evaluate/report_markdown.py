@@ -1,8 +1,8 @@
-"""report.md: the evaluation report (evaluation.py's dict) as a short Markdown page."""
+"""report.md: the evaluation report (the dict report.evaluate makes) as a short Markdown page."""
 
 
 def report_markdown(report, has_loss=True):
-    """The Markdown text of a report dict (see evaluation.evaluate)."""
+    """The Markdown text of a report dict (see report.evaluate)."""
     pairs, images = report["pairs"], report["images"]
     lines = [
         f"# Evaluation of job {report['job_id']}",

@@ -1,6 +1,6 @@
 """New datasets and new models from DIGITS' form fields, checked before anything is made.
 
-Field names are DIGITS 6.1.1's (shared/DIGITS_API.md §2, §3); `method=list` for a
+Field names are DIGITS 6.1.1's (docs/rest-api.md); `method=list` for a
 dataset (an image list under a data root, what `create-db` takes) is this
 project's addition beside DIGITS' `prebuilt`. Every failure is a FieldErrors
 {field: [message]} (DIGITS' 400 {"errors": ...}); a model's network is checked as
@@ -17,7 +17,7 @@ from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import atomic_files, prototxt, staging
 from ..data import create_db, datasets, image_list, mean_files, pair_pictures
 from ..train import jobsetup
-from . import registry
+from . import inputs, registry
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")   # DIGITS' rule for user names
 NETWORK_FIELD = "custom_network"
@@ -39,12 +39,6 @@ class FieldErrors(SiameseCaffeError):
 
 def _one(field, message):
     return FieldErrors({field: [message]})
-
-
-def flag(form, name):
-    """DIGITS' booleans: omitted, "" or "false" is false, anything else true."""
-    text = (form.get(name) or "").strip().lower()
-    return bool(text) and text not in ("false", "0", "no", "off")
 
 
 def number(form, name, kind=float, default=None, minimum=None, maximum=None, errors=None):
@@ -353,7 +347,8 @@ def _solver_settings(form, errors, default_gpu):
         epochs=float(epochs or 30), batch_size=batch or jobsetup.TrainSettings.batch_size,
         val_interval=val or 1.0, snapshot_interval=snapshot or 1.0, base_lr=base_lr,
         lr_policy=policy if policy in LR_POLICIES else None, solver_type=solver_type,
-        lr_steps=steps, seed=seed, gpu=gpu, allow_unshared=flag(form, "allow_unshared"))
+        lr_steps=steps, seed=seed, gpu=gpu,
+        allow_unshared=inputs.flag(form, "allow_unshared"))
     return settings, facts
 
 

@@ -1,6 +1,6 @@
 """DIGITS 6.1.1's view of a job: its status words and the JSON documents scripts read.
 
-The status words are DIGITS' (shared/DIGITS_API.md §1), and this module is the one
+The status words are DIGITS' (docs/rest-api.md), and this module is the one
 place that maps this project's states onto them:
 
     job.json created                         Initialized
@@ -129,7 +129,7 @@ def progress(job, rows=None):
 # ---- documents ------------------------------------------------------------------------------
 
 def model_dict(job, reg, queue_state=None, verbose=True):
-    """GET /models/<id>.json: DIGITS' keys (§4), plus this project's facts."""
+    """GET /models/<id>.json: DIGITS' keys (docs/rest-api.md), plus this project's facts."""
     sidecar = registry.model_sidecar(job)
     snapshots = job.snapshots()
     info = job.dataset_info

@@ -28,6 +28,14 @@ from ..infer import predictions
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")   # a folder name, never a path
 LATEST_EPOCHS = (0.0, -1.0)   # DIGITS: snapshot_epoch 0 or -1 means the last snapshot
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def flag(form, name):
+    """A checkbox or boolean field, as DIGITS read them: set when non-empty, unless it
+    says 0 / false / no / off (any case, spaces around ignored)."""
+    text = (form.get(name) or "").strip().lower()
+    return bool(text) and text not in FALSE_WORDS
 
 
 def find_job(jobs_dir, form):

@@ -22,7 +22,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
-log = logging.getLogger("siamese_caffe.server")
+log = logging.getLogger("siamese_caffe.serve")
 
 TAIL_LINES = 40
 STOP_WAIT_S = 60     # how long shutdown waits for children to snapshot and exit

@@ -130,7 +130,7 @@ class DatasetJob:
 
     def describe(self, name=None, notes=None):
         """DIGITS' PUT /jobs/<id>: a new name and/or notes, saved."""
-        self.info.update({k: v for k, v in (("name", name), ("notes", notes)) if v is not None})
+        self.info.update(_description(name, notes))
         self.save()
 
     def set_state(self, state, message=None):
@@ -154,6 +154,16 @@ def model_sidecar(job):
 
 def write_model_sidecar(job, facts):
     atomic_files.write_json(os.path.join(job.path, MODEL_SIDECAR), facts)
+
+
+def describe_model(job, name=None, notes=None):
+    """DIGITS' PUT /jobs/<id> for a model job: a new name and/or notes in serve.json."""
+    write_model_sidecar(job, {**model_sidecar(job), **_description(name, notes)})
+
+
+def _description(name, notes):
+    """The facts a rename sets: {"name", "notes"} without those not given (None)."""
+    return {k: v for k, v in (("name", name), ("notes", notes)) if v is not None}
 
 
 def model_name(job):

@@ -72,17 +72,12 @@ class Guard:
             self.allowed.add(bind_host.lower())
 
     def install(self, app):
-        @app.before_request
-        def guard():
-            return self.check(flask.request)
+        """Run the checks before every request of `app`, add the headers to every answer."""
+        app.before_request(self.check_request)
+        app.after_request(add_headers)
 
-        @app.after_request
-        def headers(response):
-            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            return response
+    def check_request(self):
+        return self.check(flask.request)
 
     def check(self, request):
         host = _host_name(request.host)
@@ -132,6 +127,15 @@ def tokens_equal(given, token):
     """Whether `given` is `token`, in constant time; any text (non-ASCII too) compares."""
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
                                token.encode("utf-8", "surrogatepass"))
+
+
+def add_headers(response):
+    """The answer with this server's security headers (unless a route set its own)."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
 
 
 def _without_token(request):

@@ -1,7 +1,9 @@
-"""What the server does to jobs: create, queue, abort, resume and delete them.
+"""The server's one service object: what it holds, and what it does to jobs.
 
-The routes (jobroutes.py for scripts, pages.py for people) call this; it holds
-the registry of the jobs folder, the data roots and the job queue.
+A JobService holds the registry of the jobs folder, the data roots, the job queue, the
+loaded nets (netcache) and the kept Test Many results; it creates, queues, aborts,
+resumes, deletes and renames jobs. The views (api.py, pages.py) reach it through
+web.service(); answers.py reads from it.
 """
 
 import logging
@@ -13,17 +15,23 @@ import werkzeug.exceptions as http
 from ..errors import SiameseCaffeError
 from ..runtime import staging
 from ..train import jobs
-from . import creation, digits_api, jobqueue, registry
+from . import creation, digits_api, jobqueue, registry, results
 
-log = logging.getLogger("siamese_caffe.server")
+log = logging.getLogger("siamese_caffe.serve")
 
 
 class JobService:
-    def __init__(self, jobs_dir, roots, queue=None, default_gpu="auto"):
+    """jobs_dir: the jobs folder. roots: pathguard.DataRoots. cache: netcache.NetCache.
+    queue: jobqueue.JobQueue (a new one when None). default_gpu: the device of a new
+    model whose form says 'next'."""
+
+    def __init__(self, jobs_dir, roots, cache, queue=None, default_gpu="auto"):
         self.registry = registry.Registry(jobs_dir)
         self.roots = roots
+        self.cache = cache
         self.queue = queue or jobqueue.JobQueue()
         self.default_gpu = default_gpu
+        self.results = results.Results()
 
     @property
     def jobs_dir(self):
@@ -170,9 +178,7 @@ class JobService:
         """DIGITS' PUT /jobs/<id>: a new name and/or notes; the job's type word."""
         job = self.registry.model(job_id)
         if job is not None:
-            facts = registry.model_sidecar(job)
-            facts.update({k: v for k, v in (("name", name), ("notes", notes)) if v is not None})
-            registry.write_model_sidecar(job, facts)
+            registry.describe_model(job, name, notes)
             return digits_api.MODEL_TYPE
         dataset = self.dataset_or_404(job_id)
         dataset.describe(name=name, notes=notes)

@@ -1,4 +1,4 @@
-"""The device check's helpers (issue #15): bench/pairs_lmdb.py writes pair LMDBs that
+"""The GPU device check's helpers: bench/pairs_lmdb.py writes pair LMDBs that
 Caffe's own protobuf classes read as this project's format, and reads k-NN accuracy
 from `caffe test` logs."""
 

@@ -417,8 +417,8 @@ def test_bad_startup_options_are_one_line_and_status_2(site, tmp_path, capsys):
 
 
 def test_a_new_jobs_folder_is_made_as_digits_made_its_own(tmp_path):
-    from siamese_caffe.serve import app
+    from siamese_caffe.serve import server
 
     jobs_dir = tmp_path / "jobs"
-    app.create_app(str(jobs_dir))
+    server.create_app(str(jobs_dir))
     assert jobs_dir.is_dir() and list(jobs_dir.iterdir()) == []

@@ -8,7 +8,7 @@ import pytest
 
 from siamese_caffe.data import datasets
 from siamese_caffe.evaluate import metrics, sets
-from siamese_caffe.evaluate import report as evaluation
+from siamese_caffe.evaluate import report
 from siamese_caffe.infer import embedding
 from siamese_caffe.train import trainlog
 
@@ -18,15 +18,15 @@ def evaluated(tiny_job, tmp_path_factory):
     embedder = embedding.Embedder(tiny_job)
     manifest = datasets.load_dataset(tiny_job.info["dataset"]["folder"]).manifest
     reference, queries = sets.dataset_image_sets(manifest, "dataset.json")
-    report, arrays = evaluation.evaluate(embedder, reference, queries)
+    evaluation, arrays = report.evaluate(embedder, reference, queries)
     folder = str(tmp_path_factory.mktemp("eval") / "report")
-    evaluation.write_report(folder, report, arrays, loss_png=tiny_job.file("loss_plot"))
-    return report, arrays, folder, reference, queries
+    report.write_report(folder, evaluation, arrays, loss_png=tiny_job.file("loss_plot"))
+    return evaluation, arrays, folder, reference, queries
 
 
 def test_validation_pairs_are_the_ones_training_validated_on(evaluated, tiny_job):
-    report, arrays, *_ = evaluated
-    pairs = report["pairs"]
+    evaluation, arrays, *_ = evaluated
+    pairs = evaluation["pairs"]
     assert pairs["count"] == 96 and pairs["same_class"] == 48      # small_pair_db
     last = [r for r in trainlog.read_rows(tiny_job.file("train_log")) if r["phase"] == "val"][-1]
     # the training loop measured the same pairs through Caffe's Data layers
@@ -36,8 +36,8 @@ def test_validation_pairs_are_the_ones_training_validated_on(evaluated, tiny_job
 
 
 def test_pair_numbers_follow_from_the_distances(evaluated):
-    report, arrays, *_ = evaluated
-    pairs, d, same = report["pairs"], arrays["distances"], arrays["same"]
+    evaluation, arrays, *_ = evaluated
+    pairs, d, same = evaluation["pairs"], arrays["distances"], arrays["same"]
     assert pairs["threshold"] == 0.5
     assert pairs["accuracy"] == metrics.accuracy_at(d, same, 0.5)
     assert pairs["best_accuracy"] >= pairs["accuracy"]
@@ -47,8 +47,8 @@ def test_pair_numbers_follow_from_the_distances(evaluated):
 
 
 def test_neighbour_numbers_use_the_training_digits_as_reference(evaluated):
-    report, arrays, _, reference, queries = evaluated
-    images = report["images"]
+    evaluation, arrays, _, reference, queries = evaluated
+    images = evaluation["images"]
     assert images["reference_images"] == 4500 and images["query_images"] == 500
     assert images["k"] == 5 and images["images_also_in_reference"] == 0
     assert 0.2 < images["knn_accuracy"] <= 1.0      # chance is 0.1
@@ -62,16 +62,16 @@ def test_neighbour_numbers_use_the_training_digits_as_reference(evaluated):
 
 
 def test_report_folder_holds_json_markdown_and_plots(evaluated):
-    report, _, folder, *_ = evaluated
+    evaluation, _, folder, *_ = evaluated
     assert sorted(os.listdir(folder)) == [".siamese-caffe.json", "clusters.png",
                                           "distances.png", "loss.png", "report.json",
                                           "report.md", "roc.png"]
     with open(os.path.join(folder, "report.json")) as f:
-        assert json.load(f)["pairs"]["roc_auc"] == report["pairs"]["roc_auc"]
+        assert json.load(f)["pairs"]["roc_auc"] == evaluation["pairs"]["roc_auc"]
     with open(os.path.join(folder, "report.md")) as f:
         text = f.read()
-    assert f"{100 * report['images']['knn_accuracy']:.2f} %" in text
-    assert f"{report['pairs']['roc_auc']:.4f}" in text
+    assert f"{100 * evaluation['images']['knn_accuracy']:.2f} %" in text
+    assert f"{evaluation['pairs']['roc_auc']:.4f}" in text
     for picture in ("distances.png", "roc.png", "clusters.png", "loss.png"):
         assert f"]({picture})" in text
 
@@ -79,18 +79,18 @@ def test_report_folder_holds_json_markdown_and_plots(evaluated):
 def test_existing_report_folder_needs_force(evaluated):
     from siamese_caffe.errors import BadInputError
 
-    report, arrays, folder, *_ = evaluated
+    evaluation, arrays, folder, *_ = evaluated
     with pytest.raises(BadInputError, match="already exists"):
-        evaluation.write_report(folder, report, arrays)
-    evaluation.write_report(folder, report, arrays, force=True)
+        report.write_report(folder, evaluation, arrays)
+    report.write_report(folder, evaluation, arrays, force=True)
     assert "loss.png" not in os.listdir(folder)
 
 
 def test_pairs_of_one_kind_give_no_roc_but_a_report(evaluated):
     from siamese_caffe.evaluate.report_markdown import report_markdown
 
-    pairs = evaluation.pair_metrics(np.array([0.1, 0.7]), np.array([True, True]), 0.5)
+    pairs = report.pair_metrics(np.array([0.1, 0.7]), np.array([True, True]), 0.5)
     assert pairs["roc_auc"] is None and pairs["mean_distance_different"] is None
     assert pairs["accuracy"] == 0.5 and pairs["best_accuracy"] == 1.0
-    report = dict(evaluated[0], pairs=pairs)
-    assert "| ROC AUC | n/a |" in report_markdown(report)
+    evaluation = dict(evaluated[0], pairs=pairs)
+    assert "| ROC AUC | n/a |" in report_markdown(evaluation)
