@@ -79,16 +79,22 @@ def script_parser(command, prog):
 def main(argv=None):
     """Entry point; returns the process exit status."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:     # named by the subcommand, as its other errors are
-        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:     # named by the subcommand, as its other errors are
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as done:       # --help, --version, or the one-line error
+        return done.code
     return _run(args, f"siamese-caffe {args.command}")
 
 
 def run_script(command, script_path, argv=None):
     """Entry point of scripts/<step>.py: `command`'s options, errors under the script's name."""
     prog = os.path.basename(script_path)
-    args = script_parser(command, prog).parse_args(argv)
+    try:
+        args = script_parser(command, prog).parse_args(argv)
+    except SystemExit as done:
+        return done.code
     return _run(args, prog)
 
 
