@@ -442,3 +442,16 @@ def test_a_bad_option_value_is_one_line_not_the_usage_block(tmp_path, cli_proces
                    cwd=tmp_path)
     assert "usage" not in line
     hostile(cli_process, ["train", "--no-such-option"], "train", "unrecognized", cwd=tmp_path)
+
+
+def test_a_bad_login_name_or_form_number_is_a_400(hostile_site):
+    server, job_id, _ = hostile_site
+    for name in ("Robert'); DROP", "\u00e9l\u00e8ve", "x" * 5000, ""):
+        status, answer = serving.call(server.url + "/login", {"username": name})
+        assert status == 400, (name, status, answer)
+        assert healthy(server)
+    status, answer = serving.call(server.url + "/models/images/generic.json",
+                                  {"model_name": "m", "dataset": "none", "train_epochs": "1e20",
+                                   "random_seed": "1" + "0" * 30})
+    assert status == 400, (status, answer)
+    assert healthy(server)

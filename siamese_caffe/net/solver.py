@@ -184,6 +184,9 @@ def _normalise_names(solver, where):
                             f"{', '.join(LR_POLICIES)})", where=where)
     if not solver.base_lr > 0 and solver.type != "AdaDelta":
         raise BadInputError("base_lr must be set and above 0", where=where)
+    if solver.iter_size < 1:
+        raise BadInputError(f"iter_size must be at least 1, got {solver.iter_size}",
+                            where=where)
     for field in ("base_lr", "momentum", "weight_decay", "gamma", "power", "delta",
                   "momentum2", "rms_decay", "clip_gradients"):
         if not math.isfinite(getattr(solver, field)):
@@ -235,9 +238,9 @@ def field_line(template_path, message):
         return None
     for name in sorted(fields, key=len, reverse=True):
         pattern = re.compile(rf"^\s*{name}\s*:")
-        for number, line in enumerate(lines, start=1):
-            if pattern.match(line):
-                return number
+        found = [number for number, line in enumerate(lines, start=1) if pattern.match(line)]
+        if found:
+            return found[-1]          # the value in force: the text format's last one
     return None
 
 

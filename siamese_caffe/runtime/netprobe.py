@@ -99,12 +99,25 @@ def fatal_details(stderr):
             continue
         match = FATAL_LINE.match(line)
         if match:
-            return match.group(1), match.group(2), layer
+            return match.group(1), readable(match.group(2)), layer
         if line.startswith(STEPPING):
             layer = None                 # set-up is over: a later failure is not in it
     errors = [line for line in lines if not line[:1] in "IWE" or not line[1:5].isdigit()]
     last = (errors or lines or ["the Caffe process died without a message"])[-1]
     return None, last, None
+
+
+CHECK = re.compile(r"^Check failed: (.+?) \(([^()]* vs\. [^()]*)\)\s*(.*)$")
+
+
+def readable(message):
+    """Caffe's fatal message with its explanation first: "Check failed: a == b (0 vs. 1)
+    Why." becomes "Why. (Caffe's check a == b failed: 0 vs. 1)"; unchanged otherwise."""
+    match = CHECK.match(message.strip())
+    if not match or not match.group(3):
+        return message.strip()
+    check, values, why = match.groups()
+    return f"{why.strip()} (Caffe's check {check} failed: {values})"
 
 
 def prototxt_line_of_layer(path, layer):

@@ -19,7 +19,8 @@ from ..data import create_db, datasets, image_list, mean_files, pair_pictures
 from ..train import jobsetup
 from . import inputs, registry
 
-USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")   # DIGITS' rule for user names
+# DIGITS' rule for user names, at most 64 characters (a cookie holds it)
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 NETWORK_FIELD = "custom_network"
 SOLVER_TYPES = {"SGD": "SGD", "MOMENTUM": "SGD", "NESTEROV": "Nesterov", "ADAGRAD": "AdaGrad",
                 "RMSPROP": "RMSProp", "ADADELTA": "AdaDelta", "ADAM": "Adam"}
@@ -82,8 +83,9 @@ def check_username(form, args):
     """The optional DIGITS `username` (form, query string or cookie); 400 when malformed."""
     name = form.get("username") or args.get("username")
     if name and not USERNAME_RE.match(name):
-        raise _one("username", f'Invalid username "{name}": lowercase letters, digits and . _ -,'
-                               " starting with a letter")
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise _one("username", f'Invalid username "{shown}": lowercase letters, digits and '
+                               ". _ -, starting with a letter, at most 64 characters")
     return name or None
 
 

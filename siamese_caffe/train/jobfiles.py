@@ -215,8 +215,15 @@ def _probe(items, prototxt_path, weights_path):
         about_weights = any(word in err.reason for word in
                             (os.path.basename(weights_path), "copy param", "Incompatible number",
                              "NetParameter file"))
-        raise netprobe.CaffeRejectedError(
-            err.reason, where=weights_path if about_weights else prototxt_path) from None
+        where = weights_path if about_weights else prototxt_path
+        if err.about_solver:
+            line = solvers.field_line(prototxt_path, err.reason)
+            where = f"{prototxt_path}:{line}" if line else prototxt_path
+        elif err.layer and not about_weights:
+            line = netprobe.prototxt_line_of_layer(prototxt_path, err.layer)
+            where = f"{prototxt_path}:{line}" if line else prototxt_path
+        raise netprobe.CaffeRejectedError(err.reason, where=where, about_solver=err.about_solver,
+                                          layer=err.layer) from None
 
 
 def _dims_text(dims):
