@@ -53,7 +53,7 @@ def run(args):
     started = time.time()
     lists = [args.file_list, args.val_list]
     folders = [args.idx_folder, args.image_folder]
-    staging.check_output(args.folder, create_db.KIND, args.force, lists + folders, folders)
+    staging.check_output(args.folder, create_db.KIND, args.force, lists + folders)
     create_db.check_request(args.folder, args.count, args.val_count, args.positive_fraction,
                             args.force)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print

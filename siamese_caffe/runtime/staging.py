@@ -75,7 +75,7 @@ def check_output_file(target, inputs=(), input_folders=()):
     _check_not_input(target, real, inputs, input_folders)
     if os.path.isdir(target):
         raise BadInputError("is a folder, not a file to write", where=target)
-    if os.path.lexists(target) and not os.path.isfile(target):
+    if os.path.lexists(target) and not os.path.isfile(target) and real != os.devnull:
         raise BadInputError("is not a regular file; not replaced", where=target)
 
 
