@@ -44,26 +44,36 @@ class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one line (`PROG: error: ...`, exit 2) rather
+    than the usage block and the line: the help is one `--help` away."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
     """The argparse parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="siamese-caffe",
         description="DIGITS' Siamese MNIST workflow on real Caffe, one step per subcommand.")
     parser.add_argument("--version", action="version", version=f"siamese-caffe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = {}
     for name in COMMANDS:
         module = _command_module(name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            formatter_class=_DefaultsHelp)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
+        parser.commands[name] = p
     return parser
 
 
 def script_parser(command, prog):
     """The parser of one subcommand on its own, named `prog` (a script in scripts/)."""
     module = _command_module(command)
-    parser = argparse.ArgumentParser(prog=prog, description=module.HELP,
+    parser = _Parser(prog=prog, description=module.HELP,
                                      formatter_class=_DefaultsHelp)
     module.add_arguments(parser)
     parser.set_defaults(_run=module.run, command=command)
@@ -72,14 +82,23 @@ def script_parser(command, prog):
 
 def main(argv=None):
     """Entry point; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:     # named by the subcommand, as its other errors are
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as done:       # --help, --version, or the one-line error
+        return done.code
     return _run(args, f"siamese-caffe {args.command}")
 
 
 def run_script(command, script_path, argv=None):
     """Entry point of scripts/<step>.py: `command`'s options, errors under the script's name."""
     prog = os.path.basename(script_path)
-    args = script_parser(command, prog).parse_args(argv)
+    try:
+        args = script_parser(command, prog).parse_args(argv)
+    except SystemExit as done:
+        return done.code
     return _run(args, prog)
 
 

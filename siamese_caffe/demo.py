@@ -20,36 +20,35 @@ and the full MNIST (idx files, or downloaded).
 
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict
 
 from .data import create_db, image_sources, prepare_mnist
 from .demo_settings import DEFAULT_WORKDIR
-from .errors import BadInputError
 from .evaluate import report
 from .infer import clusters, embedding, predictions
-from .runtime import atomic_files
+from .runtime import atomic_files, staging
 from .train import jobs, jobsetup, training
 from .train.settings import TrainSettings
 
 MARKER = "demo.json"
+KIND = "demo"      # the output guard's name for a demo folder (staging.py)
 
 
-def prepare_workdir(workdir, force=False):
-    """Empty `workdir` for a run: a previous demo folder (with demo.json) is replaced; any
-    other existing folder only with force (BadInputError otherwise)."""
+def prepare_workdir(workdir, inputs=()):
+    """Empty `workdir` for a run: a previous demo folder (the output guard's marker of kind
+    KIND, nothing else inside) is replaced; anything else existing is refused
+    (BadInputError from staging.check_output), as is a workdir holding one of `inputs`."""
+    staging.check_output(workdir, KIND, force=True, inputs=inputs, input_folders=inputs)
     if os.path.lexists(workdir):
-        if not (os.path.isfile(os.path.join(workdir, MARKER)) or force):
-            raise BadInputError("exists and is not a demo folder (use --force to replace it)",
-                                where=workdir)
-        shutil.rmtree(workdir)
+        staging.remove_folder(workdir)
     os.makedirs(workdir)
     atomic_files.write_json(os.path.join(workdir, MARKER), {"status": "running"})
+    staging.write_marker(workdir, KIND)
 
 
-def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
+def run_demo(settings, workdir=DEFAULT_WORKDIR, out=None):
     """Run every step into `workdir`; returns the summary also written to demo.json.
 
     out: stream for the step headers and results (default stdout); training's
@@ -57,10 +56,12 @@ def run_demo(settings, workdir=DEFAULT_WORKDIR, force=False, out=None):
     """
     out = out or sys.stdout
     workdir = os.path.abspath(workdir)
-    prepare_workdir(workdir, force)
-    demo = Demo(settings, workdir, out)
-    summary = demo.run()
-    atomic_files.write_json(os.path.join(workdir, MARKER), summary)
+    prepare_workdir(workdir, inputs=[settings.idx_folder] if settings.idx_folder else [])
+    try:
+        summary = Demo(settings, workdir, out).run()
+        atomic_files.write_json(os.path.join(workdir, MARKER), summary)
+    finally:
+        staging.write_marker(workdir, KIND)   # all it made, so a next run may replace it
     return summary
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from siamese_caffe import demo, demo_settings
 from siamese_caffe.errors import BadInputError
+from siamese_caffe.runtime import staging
 
 from project_paths import ROOT
 
@@ -67,15 +68,20 @@ def test_summary_records_settings_timings_and_figures(finished):
 
 def test_a_previous_demo_folder_is_replaced_but_not_other_folders(tmp_path):
     previous = tmp_path / "old"
-    previous.mkdir()
-    (previous / demo.MARKER).write_text("{}")
-    (previous / "stale").write_text("x")
     demo.prepare_workdir(str(previous))
-    assert os.listdir(previous) == [demo.MARKER]
+    (previous / "mnist").mkdir()
+    staging.write_marker(str(previous), demo.KIND)     # what a finished run records
+    demo.prepare_workdir(str(previous))
+    assert sorted(os.listdir(previous)) == [staging.MARKER, demo.MARKER]
+    (previous / "mine.txt").write_text("x")
+    with pytest.raises(BadInputError, match="holds mine.txt"):
+        demo.prepare_workdir(str(previous))
     other = tmp_path / "mine"
     other.mkdir()
-    with pytest.raises(BadInputError, match="is not a demo folder"):
+    (other / demo.MARKER).write_text("{}")        # a demo.json alone is not the tool's mark
+    with pytest.raises(BadInputError, match="did not make"):
         demo.prepare_workdir(str(other))
+    assert os.listdir(other) == [demo.MARKER]
 
 
 def test_full_is_digits_recipe():

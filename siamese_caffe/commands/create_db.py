@@ -9,14 +9,16 @@ HELP = ("build the siamese pair dataset (train/val image and label LMDBs, mean f
 
 
 def add_arguments(parser):
+    from ..runtime import ranges
+
     parser.add_argument("folder", help="output folder (must not exist unless --force)")
     parser.add_argument("file_list", nargs="?",
                         help="DIGITS image list (`path label` per line), e.g. a DIGITS "
                              "job's train.txt; without it (and without --idx-folder) the "
                              "built-in 5000 MNIST digits are used")
-    parser.add_argument("-c", "--count", "--image_count", dest="count", type=int, default=1000,
+    parser.add_argument("-c", "--count", "--image_count", dest="count", type=ranges.option(ranges.PAIRS), default=1000,
                         help="training pairs to create (DIGITS' -c)")
-    parser.add_argument("--val-count", type=int, default=1000, help="validation pairs to create")
+    parser.add_argument("--val-count", type=ranges.option(ranges.PAIRS), default=1000, help="validation pairs to create")
     source = parser.add_argument_group("image source (one of FILE_LIST, --idx-folder, --builtin)")
     source.add_argument("--idx-folder", metavar="DIR",
                         help="folder of MNIST idx files (.gz or raw); validation pairs come "
@@ -29,14 +31,14 @@ def add_arguments(parser):
     val = parser.add_argument_group("validation images (apart from the training images)")
     val.add_argument("--val-list", metavar="FILE",
                      help="DIGITS list of validation images (e.g. val.txt)")
-    val.add_argument("--val-fraction", type=float, default=0.1,
+    val.add_argument("--val-fraction", type=ranges.option(ranges.FRACTION), default=0.1,
                      help="share of each class held out for validation when no separate "
                           "validation images are given")
     pairing = parser.add_argument_group("pairing")
-    pairing.add_argument("--positive-fraction", type=float, metavar="P",
+    pairing.add_argument("--positive-fraction", type=ranges.option(ranges.FRACTION), metavar="P",
                          help="exact share of same-class pairs (e.g. 0.5); without it, DIGITS' "
                               "uniform random pairs (about 10%% same-class for 10 classes)")
-    pairing.add_argument("--seed", type=int,
+    pairing.add_argument("--seed", type=ranges.option(ranges.SEED),
                          help="random seed; the same seed and inputs give identical databases "
                               "(default: drawn at random and recorded in dataset.json)")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -46,14 +48,20 @@ def add_arguments(parser):
 
 def run(args):
     from ..data import create_db, image_sources
+    from ..runtime import staging
 
     started = time.time()
+    lists = [args.file_list, args.val_list]
+    folders = [args.idx_folder, args.image_folder]
+    staging.check_output(args.folder, create_db.KIND, args.force, lists + folders)
     create_db.check_request(args.folder, args.count, args.val_count, args.positive_fraction,
                             args.force)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     progress = sys.stderr.isatty()
     print(f'Creating images at "{args.folder}" ...', file=sys.stderr if args.json else sys.stdout)
     train_set, val_set = _load_sources(args, image_sources, progress)
+    images = [p for s in (train_set, val_set) if s is not None for p in (s.paths or ())]
+    staging.check_output(args.folder, create_db.KIND, args.force, images)
     for image_set in (train_set, val_set) if val_set is not None else (train_set,):
         say(f"Found {len(image_set)} images ({image_set.description})")
     manifest = create_db.create_db(

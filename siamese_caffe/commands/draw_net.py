@@ -23,7 +23,7 @@ def add_arguments(parser):
 def run(args):
     from ..net import drawnet
     from ..train import jobs
-    from ..runtime import prototxt
+    from ..runtime import prototxt, staging
 
     path, default_output = args.network, None
     if os.path.isdir(path) or (not os.path.exists(path) and
@@ -32,6 +32,7 @@ def run(args):
         path, default_output = job.train_val_path, job.file("network_plot")
     output = args.output or default_output or \
         os.path.splitext(os.path.basename(path))[0] + ".png"
+    staging.check_output_file(output, [path, args.jobs_dir if default_output is None else None])
     drawnet.draw_net(prototxt.read_net(path), output, phase=args.phase, rankdir=args.rankdir)
     print(output)
     return 0

@@ -11,6 +11,7 @@ HELP = ("measure a trained job: validation-pair accuracy (at the threshold and t
 
 def add_arguments(parser):
     from ..evaluate.settings import DEFAULT_K
+    from ..runtime import ranges
     from .infer import add_job_arguments
 
     add_job_arguments(parser)
@@ -23,9 +24,9 @@ def add_arguments(parser):
     parser.add_argument("--image-folder", metavar="DIR",
                         help="resolve relative list paths against DIR instead of the list's "
                              "folder")
-    parser.add_argument("--threshold", type=float,
+    parser.add_argument("--threshold", type=ranges.option(ranges.THRESHOLD),
                         help="pair distance threshold (default: half the loss's margin)")
-    parser.add_argument("-k", type=int, default=DEFAULT_K, help="neighbours in the k-NN vote")
+    parser.add_argument("-k", type=ranges.option(ranges.NEIGHBOURS), default=DEFAULT_K, help="neighbours in the k-NN vote")
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="report folder (default: JOB/evaluation_iter_N for snapshot N)")
     parser.add_argument("--force", action="store_true", help="replace an existing report folder")
@@ -48,7 +49,10 @@ def run(args):
     embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)
     output = args.output or os.path.join(job.path,
                                          f"evaluation_iter_{embedder.snapshot.iteration}")
-    staging.check_free(output, args.force)
+    staging.check_output(output, report.KIND, args.force,
+                         inputs=[args.list, args.reference, args.image_folder, job.path,
+                                 job.dataset_folder, embedder.snapshot.caffemodel_path],
+                         input_folders=[args.image_folder, job.dataset_folder])
     reference, queries = image_sets(job, args)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     evaluation, arrays = report.evaluate(embedder, reference, queries, args.threshold, args.k,

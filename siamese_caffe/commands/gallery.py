@@ -80,7 +80,7 @@ def _build(args):
     from ..runtime import staging
     from .infer import warn_if_dataset_replaced
 
-    staging.check_free(args.output, args.force, gallery.MARKER)
+    staging.check_free(args.output, args.force, kind=gallery.KIND)
     job = jobs.Job.load(args.job, jobs_dir=args.jobs_dir)
     warn_if_dataset_replaced(job, "gallery build")
     embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)

@@ -7,11 +7,13 @@ HELP = ("run a trained job on pair images (blue = first digit, green = second) o
 
 
 def add_arguments(parser):
+    from ..runtime import ranges
+
     parser.add_argument("images", nargs="+", metavar="IMAGE",
                         help="RGB pair picture (as create-db's test PNGs) or grayscale digit, "
                              "of the job's image size")
     add_job_arguments(parser)
-    parser.add_argument("--threshold", type=float,
+    parser.add_argument("--threshold", type=ranges.option(ranges.THRESHOLD),
                         help="distance below which the two digits are called the same class "
                              "(default: half the loss's margin)")
     parser.add_argument("--visualize", metavar="DIR",
@@ -24,9 +26,11 @@ def add_arguments(parser):
 
 def add_job_arguments(parser, required=True):
     """--job, --jobs-dir, --snapshot and --gpu (shared with infer-many and evaluate)."""
+    from ..runtime import ranges
+
     parser.add_argument("--job", required=required, help="job folder or job id")
     parser.add_argument("--jobs-dir", default="jobs", help="folder of the job folders (for ids)")
-    parser.add_argument("--snapshot", type=int, metavar="ITERATION",
+    parser.add_argument("--snapshot", type=ranges.option(ranges.SNAPSHOT), metavar="ITERATION",
                         help="use the snapshot after this many iterations (default: the last)")
     parser.add_argument("--gpu", default="cpu", help="cpu, auto or a GPU number")
 
@@ -39,14 +43,16 @@ def run(args):
 
     if args.visualize and len(args.images) != 1:
         raise BadInputError("--visualize takes one image at a time", where="--visualize")
-    if args.visualize:
-        staging.check_free(args.visualize, args.force)
     job = jobs.Job.load(args.job, jobs_dir=args.jobs_dir)
+    inputs = [*args.images, job.path, job.dataset_folder]
+    if args.visualize:
+        staging.check_output(args.visualize, visualize.KIND, args.force, inputs,
+                             [job.dataset_folder])
     warn_if_dataset_replaced(job, "infer")
     embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu)
     results = [embedder.infer_file(path, args.threshold) for path in args.images]
     if args.visualize:
-        with staging.staged_folder(args.visualize, args.force) as work:
+        with staging.staged_folder(args.visualize, args.force, visualize.KIND, inputs) as work:
             visualize.write_visualizations(embedder.net, work)
             atomic_files.write_json(f"{work}/inference.json", _document(embedder, results))
     if args.json:

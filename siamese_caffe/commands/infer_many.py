@@ -10,6 +10,7 @@ HELP = ("run a trained job on every image of a list (`path [label]` per line, e.
 
 def add_arguments(parser):
     from ..infer.settings import DEFAULT_BATCH
+    from ..runtime import ranges
     from .infer import add_job_arguments
 
     parser.add_argument("list", help="image list: one path per line, optionally followed by "
@@ -22,7 +23,7 @@ def add_arguments(parser):
                              "(default: the CSV's name with .json)")
     parser.add_argument("--image-folder", metavar="DIR",
                         help="resolve relative paths against DIR instead of the list's folder")
-    parser.add_argument("-b", "--batch-size", type=int, default=DEFAULT_BATCH,
+    parser.add_argument("-b", "--batch-size", type=ranges.option(ranges.BATCH), default=DEFAULT_BATCH,
                         help="images per forward pass")
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first missing or unreadable image instead of "
@@ -37,10 +38,19 @@ def run(args):
 
     if args.batch_size < 1:
         raise BadInputError(f"must be at least 1, got {args.batch_size}", where="--batch-size")
-    entries = predictions.read_image_list(args.list, args.image_folder)
+    from ..runtime import staging
     from .infer import warn_if_dataset_replaced
 
+    entries = predictions.read_image_list(args.list, args.image_folder)
     job = jobs.Job.load(args.job, jobs_dir=args.jobs_dir)
+    json_path = args.json_output or os.path.splitext(args.output)[0] + ".json"
+    inputs = [args.list, args.image_folder, job.path, job.dataset_folder,
+              *(entry.resolved for entry in entries)]
+    for path in (args.output, json_path):
+        staging.check_output_file(path, inputs, [job.path, job.dataset_folder])
+    if os.path.abspath(json_path) == os.path.abspath(args.output):
+        raise BadInputError("is also the CSV output; give another --json-output",
+                            where=json_path)
     warn_if_dataset_replaced(job, "infer-many")
     embedder = embedding.Embedder(job, args.snapshot, gpu=args.gpu, batch_size=args.batch_size)
     result = predictions.infer_list(embedder, entries, strict=args.strict,
@@ -49,7 +59,6 @@ def run(args):
     if not result.paths:
         raise BadInputError(f"none of the {len(entries)} images could be inferred",
                             where=args.list)
-    json_path = args.json_output or os.path.splitext(args.output)[0] + ".json"
     predictions.write_csv(result, args.output)
     predictions.write_json(result, json_path)
     summary = {"job_id": embedder.job.job_id, "snapshot": embedder.snapshot.iteration,

@@ -15,7 +15,9 @@ def add_arguments(parser):
 
 def run(args):
     from ..infer import clusters, predictions
+    from ..runtime import staging
 
+    staging.check_output_file(args.output, [args.predictions])
     result = predictions.read_predictions(args.predictions)
     if not result.paths:
         from ..errors import BadInputError

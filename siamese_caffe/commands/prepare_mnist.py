@@ -8,6 +8,8 @@ HELP = ("write MNIST digits in DIGITS' layout (PNG folders plus train.txt / val.
 
 
 def add_arguments(parser):
+    from ..runtime import ranges
+
     parser.add_argument("folder", help="output folder (must not exist unless --force)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--builtin", action="store_true",
@@ -19,10 +21,10 @@ def add_arguments(parser):
     source.add_argument("--download", action="store_true",
                         help="fetch the four MNIST idx files from the usual mirrors (MD5-checked) "
                              "into FOLDER-idx/ and use them")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
+    parser.add_argument("--val-fraction", type=ranges.option(ranges.FRACTION), default=0.1,
                         help="share of each class held out for val.txt when the source has no "
                              "separate validation images")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    parser.add_argument("--seed", type=ranges.option(ranges.SEED), default=0, help="seed of the held-out split")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
@@ -30,12 +32,14 @@ def run(args):
     from ..data import image_sources, prepare_mnist
     from ..runtime import staging
 
-    staging.check_free(os.path.abspath(args.folder), args.force)
     idx_folder = args.idx_folder
+    if args.download:
+        idx_folder = os.path.abspath(args.folder).rstrip(os.sep) + "-idx"
+    staging.check_output(args.folder, prepare_mnist.KIND, args.force, [idx_folder],
+                         [idx_folder])
     if args.download:
         from ..data import mnist_download
 
-        idx_folder = os.path.abspath(args.folder).rstrip(os.sep) + "-idx"
         mnist_download.download_mnist(idx_folder, log=lambda line: print(line, file=sys.stderr))
     val_set = None
     if idx_folder:

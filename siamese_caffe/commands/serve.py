@@ -10,6 +10,7 @@ HELP = ("DIGITS for this workflow: its web pages (datasets, models, live loss ch
 
 
 def add_arguments(parser):
+    from ..runtime import ranges
     from ..serve.settings import DEFAULT_MAX_NETS, DEFAULT_MAX_UPLOAD_MB
 
     parser.add_argument("--jobs-dir", "--jobs", dest="jobs_dir", default="jobs", metavar="DIR",
@@ -17,7 +18,7 @@ def add_arguments(parser):
                              "(--jobs: the same, as earlier versions spelled it)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0 exposes the server to the network)")
-    parser.add_argument("--port", type=int, default=5000,
+    parser.add_argument("--port", type=ranges.option(ranges.PORT), default=5000,
                         help="port to listen on (0: any free port, printed at start)")
     parser.add_argument("--data-root", action="append", default=[], metavar="DIR",
                         help="folder whose images image_path / image_list / image_folder may "
@@ -33,15 +34,15 @@ def add_arguments(parser):
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="another Host name to answer on loopback (e.g. a reverse "
                              "proxy's); repeatable")
-    parser.add_argument("--threads", type=int, default=4,
+    parser.add_argument("--threads", type=ranges.option(ranges.THREADS), default=4,
                         help="request threads (requests for one net take turns)")
-    parser.add_argument("--micro-batch", type=int, default=1, metavar="N",
+    parser.add_argument("--micro-batch", type=ranges.option(ranges.MICRO_BATCH), default=1, metavar="N",
                         help="run up to N concurrent infer_one requests for one net as one "
                              "forward pass (1: each alone; batched features may differ from "
                              "unbatched ones in the last bit)")
-    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+    parser.add_argument("--max-upload-mb", type=ranges.option(ranges.UPLOAD_MB), default=DEFAULT_MAX_UPLOAD_MB,
                         help="largest request body accepted; bigger ones get 413")
-    parser.add_argument("--max-nets", type=int, default=DEFAULT_MAX_NETS,
+    parser.add_argument("--max-nets", type=ranges.option(ranges.NETS), default=DEFAULT_MAX_NETS,
                         help="(job, snapshot) nets kept loaded")
 
 

@@ -9,6 +9,7 @@ HELP = ("train a siamese network on a create-db dataset with Caffe, in a new job
 
 
 def add_arguments(parser):
+    from ..runtime import ranges
     from ..train.settings import DEFAULT_NETWORK, DEFAULT_SOLVER, TrainSettings
 
     d = TrainSettings()
@@ -18,23 +19,23 @@ def add_arguments(parser):
                         "in the current folder, else the one shipped with siamese-caffe)")
     parser.add_argument("--solver", help=f"the solver template (default: {DEFAULT_SOLVER} in the "
                         "current folder, else the one shipped with siamese-caffe)")
-    parser.add_argument("--epochs", type=float, default=d.epochs, help="training epochs")
-    parser.add_argument("-b", "--batch-size", type=_ints, default=(d.batch_size,),
+    parser.add_argument("--epochs", type=ranges.option(ranges.EPOCHS), default=d.epochs, help="training epochs")
+    parser.add_argument("-b", "--batch-size", type=_batch_sizes, default=(d.batch_size,),
                         metavar="N[,N...]",
                         help=f"training pairs per batch; a comma list sweeps (default: "
                              f"{d.batch_size})")
-    parser.add_argument("--batch-accumulation", type=int, default=d.batch_accumulation,
+    parser.add_argument("--batch-accumulation", type=ranges.option(ranges.ACCUMULATION), default=d.batch_accumulation,
                         metavar="N", help="batches whose gradients add up before each "
                         "weight update (Caffe's iter_size)")
-    parser.add_argument("--val-batch-size", type=int,
+    parser.add_argument("--val-batch-size", type=ranges.option(ranges.BATCH),
                         help="validation pairs per batch (default: the batch size)")
-    parser.add_argument("--val-interval", type=float, default=d.val_interval,
+    parser.add_argument("--val-interval", type=ranges.option(ranges.INTERVAL), default=d.val_interval,
                         help="epochs between validation passes")
-    parser.add_argument("--snapshot-interval", type=float, default=d.snapshot_interval,
+    parser.add_argument("--snapshot-interval", type=ranges.option(ranges.INTERVAL), default=d.snapshot_interval,
                         help="epochs between snapshots")
-    parser.add_argument("--display", type=int,
+    parser.add_argument("--display", type=ranges.option(ranges.ITERATIONS),
                         help="iterations between train-loss rows (default: 10 per epoch)")
-    parser.add_argument("--base-lr", type=_floats, metavar="LR[,LR...]",
+    parser.add_argument("--base-lr", type=_learning_rates, metavar="LR[,LR...]",
                         help="learning rate; a comma list sweeps (default: the solver's)")
     parser.add_argument("--lr-policy", help="Caffe lr_policy (default: the solver's)")
     parser.add_argument("--solver-type", help="SGD, Nesterov, AdaGrad, RMSProp, AdaDelta or "
@@ -42,7 +43,7 @@ def add_arguments(parser):
     parser.add_argument("--lr-steps", type=_percents,
                         help="comma-separated percents of the run where step policies act "
                              "(default: 33 for step, 50,75 for multistep)")
-    parser.add_argument("--seed", type=int, help="Caffe's random seed (default: drawn)")
+    parser.add_argument("--seed", type=ranges.option(ranges.SEED), help="Caffe's random seed (default: drawn)")
     parser.add_argument("--gpu", default=None,
                         help="auto, cpu or one GPU number (default: auto; on --resume the "
                              "job's device); several GPUs are refused")
@@ -52,7 +53,7 @@ def add_arguments(parser):
     parser.add_argument("--mean", choices=("image", "pixel", "none"), default=d.mean,
                         help="subtract the training mean image, its per-channel values, or "
                              "nothing")
-    parser.add_argument("--crop-size", type=int, metavar="N",
+    parser.add_argument("--crop-size", type=ranges.option(ranges.CROP), metavar="N",
                         help="train on random N x N crops, validate and infer on the centre "
                              "crop (default: the whole image)")
     parser.add_argument("--name", help="the job's name (a sweep's jobs add the swept values)")
@@ -167,23 +168,26 @@ def _say(args, line):
     print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
 
-def _ints(text):
-    return _number_list(text, int, "whole numbers")
+def _batch_sizes(text):
+    from ..runtime import ranges
+    return _number_list(text, ranges.BATCH)
 
 
-def _floats(text):
-    return _number_list(text, float, "numbers")
+def _learning_rates(text):
+    from ..runtime import ranges
+    return _number_list(text, ranges.LEARNING_RATE)
 
 
-def _number_list(text, kind, what):
-    """A comma list of numbers (a tuple); argparse's error naming the option otherwise."""
-    try:
-        values = tuple(kind(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        values = ()
+def _number_list(text, spec):
+    """A comma list of numbers, each range-checked by `spec` (a tuple); argparse's error
+    naming the option otherwise."""
+    from ..runtime import ranges
+
+    one = ranges.option(spec)
+    values = tuple(one(p) for p in text.split(",") if p.strip())
     if not values:
         import argparse
-        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
     return values
 
 

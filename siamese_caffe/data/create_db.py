@@ -24,12 +24,14 @@ import secrets
 import numpy as np
 
 from ..errors import BadInputError, OutputError
-from ..runtime import staging
+from ..runtime import ranges, staging
 from . import image_sources, mean_files, pair_lmdb, pair_pictures, pairs
 
 FORMAT_VERSION = 1
+KIND = "dataset"          # the output guard's name for a create-db folder (staging.py)
 TEST_IMAGE_COUNT = 10     # DIGITS saved ten same-class and ten different-class pairs per phase
 DEFAULT_VAL_FRACTION = 0.1  # share of each class held out when no validation set is given
+RECORD_EXTRA = 160        # bytes per pair beyond its pixels: two Datums' fields, keys, LMDB pages
 
 
 def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
@@ -49,6 +51,7 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
     check_request(output_dir, count, val_count, positive_fraction, force)
     output_dir = os.path.abspath(output_dir)
     seed = secrets.randbits(32) if seed is None else _check_seed(seed)
+    check_space(output_dir, train_set.shape, count, val_count)
     split_rng, train_rng, val_rng = (np.random.default_rng(s)
                                      for s in np.random.SeedSequence(seed).spawn(3))
     sets, source = _phase_sets(train_set, val_set, val_fraction, split_rng)
@@ -60,7 +63,7 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
                 "pairing": "uniform" if positive_fraction is None else "balanced",
                 "requested_positive_fraction": positive_fraction,
                 "pair": _pair_format(train_set.shape), "source": source, "notes": notes}
-    with staging.staged_folder(output_dir, force) as work:
+    with staging.staged_folder(output_dir, force, kind=KIND) as work:
         try:
             for phase, rng, phase_count in (("train", train_rng, count),
                                             ("val", val_rng, val_count)):
@@ -80,21 +83,47 @@ def create_db(output_dir, train_set, *, count, val_count=1000, val_set=None,
 def check_request(output_dir, count, val_count, positive_fraction=None, force=False):
     """BadInputError for an existing output folder (unless force), pair counts under 1
     or a positive fraction outside [0, 1]; cheap, so callers may check before loading images."""
-    staging.check_free(output_dir, force)
+    staging.check_free(output_dir, force, kind=KIND)
     for name, value in (("-c/--count", count), ("--val-count", val_count)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise BadInputError(f"the number of pairs must be a positive integer, got {value!r}",
+        if isinstance(value, float):
+            raise BadInputError(f"the number of pairs must be a whole number, got {value!r}",
                                 where=name)
-    if positive_fraction is not None and not 0.0 <= positive_fraction <= 1.0:
-        raise BadInputError(f"must be between 0 and 1, got {positive_fraction}",
-                            where="--positive-fraction")
+        ranges.check(value, ranges.PAIRS, name)
+    if positive_fraction is not None:
+        ranges.check(positive_fraction, ranges.FRACTION, "--positive-fraction")
+
+
+def check_space(output_dir, shape, count, val_count):
+    """BadInputError when the disk under `output_dir` cannot hold the pairs asked for:
+    each pair is 3 x H x W bytes in the image LMDB plus its label (about RECORD_EXTRA
+    bytes of Datum and LMDB overhead each), written before anything else."""
+    import shutil
+
+    height, width = (int(v) for v in shape)
+    need = (count + val_count) * (3 * height * width + RECORD_EXTRA)
+    parent = os.path.dirname(os.path.abspath(output_dir))
+    while not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    free = shutil.disk_usage(parent).free
+    if need > free:
+        raise BadInputError(f"{count:,} + {val_count:,} pairs of {width}x{height} need about "
+                            f"{_bytes(need)}; the disk has {_bytes(free)} free",
+                            where="-c/--count")
+
+
+def _bytes(count):
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:.1f} {unit}" if unit != "bytes" else f"{count} bytes"
+        count /= 1000
+    return f"{count:.1f} PB"
 
 
 def _check_seed(seed):
     """The seed as a Python int; BadInputError unless it is a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise BadInputError(f"must be a non-negative integer, got {seed!r}", where="--seed")
-    return int(seed)
+    if isinstance(seed, float):
+        raise BadInputError(f"must be a whole number, got {seed!r}", where="--seed")
+    return ranges.check(seed, ranges.SEED, "--seed")
 
 
 def _phase_sets(train_set, val_set, val_fraction, rng):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import lmdb
 
 from ..errors import BadInputError
+from ..runtime import input_files
 from ..runtime import prototxt
 from . import lmdb_check, mean_files
 
@@ -100,13 +101,12 @@ def read_mean_shape(path):
 def _read_manifest(folder):
     """dataset.json as a dict."""
     path = _path(folder, "dataset.json")
+    if not os.path.lexists(path):
+        raise BadInputError("dataset.json is missing: not a create-db folder", where=folder)
+    text = input_files.read_text(path, input_files.TEXT_LIMIT, what="dataset.json")
     try:
-        with open(path) as f:
-            manifest = json.load(f)
-    except FileNotFoundError:
-        raise BadInputError("dataset.json is missing: not a create-db folder",
-                            where=folder) from None
-    except (OSError, ValueError) as err:
+        manifest = json.loads(text)
+    except ValueError as err:
         raise BadInputError(f"unreadable ({err})", where=path) from None
     if not isinstance(manifest, dict):
         raise BadInputError("is not a JSON object", where=path)

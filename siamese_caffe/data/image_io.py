@@ -5,16 +5,24 @@ Decoded images are uint8 arrays in OpenCV's channel order, which is Caffe's:
 expanded). Files of more than 8 bits per channel are refused, as are pictures over
 MAX_PIXELS (a decompression bomb cannot take the memory of a server).
 
-PNG and JPEG files are checked before OpenCV sees them (every PNG chunk's CRC, a JPEG's
-end marker), so a truncated or damaged file is one BadInputError naming it rather than
-a libpng message on stderr or a half-grey picture. Formats OpenCV does not read (GIF)
+Only regular files are read (runtime/input_files.py: no FIFO, no /dev/zero, at most
+input_files.IMAGE_LIMIT bytes), and a picture's width and height are read from its
+header before anything is decoded, so a decompression bomb is refused by its size
+rather than by OpenCV's own pixel limit (which raises) or the memory it would take.
+PNG and JPEG files are checked before OpenCV sees them (every PNG chunk's CRC, its
+compressed pixel stream, a JPEG's end marker), so a truncated or damaged file is one
+BadInputError naming it rather than a libpng message on stderr or a half-grey picture;
+whatever libpng still prints while OpenCV decodes is held back (`_decoder_quiet`). Formats OpenCV does not read (GIF)
 fall back to Pillow. Colour to grayscale is Pillow's ITU-R 601-2 luma in integer
 arithmetic, L = (19595 R + 38470 G + 7471 B + 2^15) >> 16, so a colour image gives the
 same bytes in the databases as it did when the package decoded with Pillow.
 """
 
+import contextlib
 import os
 import struct
+import sys
+import threading
 import zlib
 
 MAX_PIXELS = 1 << 26   # 64 Mpixel: 8,192 x 8,192, far beyond any digit picture
@@ -24,6 +32,7 @@ import cv2  # noqa: E402  (reads OPENCV_IO_MAX_IMAGE_PIXELS when first used)
 import numpy as np  # noqa: E402
 
 from ..errors import BadInputError  # noqa: E402
+from ..runtime import input_files  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_GRAY_TYPES = {0, 4}          # IHDR colour types: grayscale, grayscale + alpha
@@ -53,7 +62,13 @@ def read_gray(source, where=None):
 def decode(data, where):
     """Bytes of an image file → (H, W) or (H, W, 3) BGR uint8 (see read)."""
     _check_structure(data, where)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    _check_dimensions(data, where)
+    try:
+        with _decoder_quiet():
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        raise BadInputError(f"cannot read image (OpenCV: {_first_line(err)})",
+                            where=where) from None
     if image is None:
         image = _decode_with_pillow(data, where)
     if image.dtype != np.uint8:
@@ -97,20 +112,95 @@ def encode_png(image):
 def write_png(path, image):
     """Write an (H, W) gray or (H, W, 3) BGR uint8 image as a PNG file (into a staged
     folder; elsewhere wrap it in atomic_files.replacing)."""
-    with open(path, "wb") as f:
-        f.write(encode_png(image))
+    data = encode_png(image)
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as err:     # a write error carries no file name: give it one
+        raise OSError(err.errno, err.strerror, path) from None
 
 
 def _read_bytes(source, where):
     if not isinstance(source, (str, os.PathLike)):
-        return source.read()
+        data = source.read(input_files.IMAGE_LIMIT + 1)
+        if len(data) > input_files.IMAGE_LIMIT:
+            raise BadInputError(f"cannot read image: over the "
+                                f"{input_files.IMAGE_LIMIT >> 20} MB limit", where=where)
+        return data
+    return input_files.read_bytes(os.fspath(source), input_files.IMAGE_LIMIT, where, "image")
+
+
+def dimensions(data):
+    """(width, height) from an image file's header without decoding it, or None when the
+    format is not one whose header tells (then the decoder's own limit applies)."""
+    if data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    import io
+
+    import PIL.Image
+
+    PIL.Image.MAX_IMAGE_PIXELS = None          # the limit is ours, applied by the caller
     try:
-        with open(source, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise BadInputError("image not found", where=where) from None
-    except OSError as err:
-        raise BadInputError(f"cannot read image ({err.strerror or err})", where=where) from None
+        with PIL.Image.open(io.BytesIO(data)) as picture:
+            return picture.size
+    except Exception:     # not a format Pillow knows; OpenCV may still read it
+        return None
+
+
+def _check_dimensions(data, where):
+    """BadInputError for a picture over MAX_PIXELS (or of zero size), from its header."""
+    size = dimensions(data)
+    if size is None:
+        return
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise BadInputError(f"image is {width}x{height} pixels, over the {MAX_PIXELS:,}-pixel "
+                            "limit", where=where)
+    if width == 0 or height == 0:
+        raise BadInputError(f"cannot read image (it is {width}x{height} pixels)", where=where)
+
+
+_quiet_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decoder_quiet():
+    """Hold back what the C decoders (libpng, libjpeg) write to file descriptor 2 while
+    OpenCV decodes; whatever else lands there meanwhile (another thread's log line) is
+    passed on afterwards."""
+    with _quiet_lock:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        sink = os.memfd_create("image-decoder-stderr") if hasattr(os, "memfd_create") \
+            else os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(sink, 2)
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            _pass_on(sink)
+            os.close(sink)
+
+
+def _pass_on(sink):
+    """Write to stderr the lines in `sink` that are not an image library's own."""
+    try:
+        os.lseek(sink, 0, os.SEEK_SET)
+        held = os.read(sink, 1 << 20)
+    except OSError:
+        return
+    kept = [line for line in held.splitlines(keepends=True)
+            if not line.lstrip().lower().startswith((b"libpng", b"libjpeg", b"corrupt jpeg",
+                                                      b"premature end of jpeg"))]
+    if kept:
+        os.write(2, b"".join(kept))
+
+
+def _first_line(err):
+    text = str(err).strip().splitlines()
+    return (text[-1] if text else "decoder error")[:200]
 
 
 def _check_structure(data, where):
@@ -137,9 +227,45 @@ def _check_png_chunks(data, where):
             raise BadInputError(f"cannot read image (a damaged PNG: chunk "
                                 f"{kind.decode('latin-1')!r} at byte {offset} fails its CRC)", where=where)
         if kind == b"IEND":
+            _check_png_pixels(data, where)
             return
         offset = end
     raise BadInputError("cannot read image (a truncated PNG)", where=where)
+
+
+def _check_png_pixels(data, where):
+    """BadInputError when a PNG's IDAT stream (its CRCs right) does not inflate to the
+    rows its header announces: damage libpng would report on stderr."""
+    width, height = struct.unpack(">II", data[16:24])
+    depth, colour, interlace = data[24], data[25], data[28]
+    if width * height > MAX_PIXELS:
+        return                                  # refused by its dimensions instead
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
+    row = (width * channels * depth + 7) // 8 + 1
+    expected = row * height if interlace == 0 else None
+    stream, offset = zlib.decompressobj(), len(PNG_SIGNATURE)
+    got = 0
+    try:
+        while offset + 12 <= len(data):
+            length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+            if kind == b"IDAT":
+                got += _inflated(stream, data[offset + 8:offset + 8 + length])
+            offset += 12 + length
+        got += len(stream.flush())
+    except zlib.error as err:
+        raise BadInputError(f"cannot read image (a damaged PNG: its pixel data does not "
+                            f"inflate: {err})", where=where) from None
+    if expected is not None and got < expected:
+        raise BadInputError(f"cannot read image (a damaged PNG: {got} bytes of pixel rows "
+                            f"where its header needs {expected})", where=where)
+
+
+def _inflated(stream, chunk, step=1 << 20):
+    """How many bytes `chunk` inflates to in `stream`, holding at most `step` at a time."""
+    total = len(stream.decompress(chunk, step))
+    while stream.unconsumed_tail:
+        total += len(stream.decompress(stream.unconsumed_tail, step))
+    return total
 
 
 def _png_colour_type(data):

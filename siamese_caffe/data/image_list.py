@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BadInputError
+from ..runtime import input_files, ranges
 from ..runtime.progress import bar as progress_bar
 from . import image_io
 
@@ -38,12 +39,9 @@ class ListLine:
 
 
 def read_lines(list_path):
-    """The lines of a list file (list of str); BadInputError when it cannot be read as UTF-8."""
-    try:
-        with open(list_path, encoding="utf-8") as f:
-            return f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInputError(f"cannot read image list ({err})", where=list_path) from None
+    """The lines of a list file (list of str; a UTF-8 BOM dropped, \r\n line ends too);
+    BadInputError when it is not a regular UTF-8 file of at most input_files.LIST_LIMIT."""
+    return input_files.read_lines(list_path, input_files.LIST_LIMIT, what="image list")
 
 
 def list_lines(lines, where, labels_required=False):
@@ -52,10 +50,13 @@ def list_lines(lines, where, labels_required=False):
     naming `where:line`, as is a negative label. A list with no lines is refused."""
     found = []
     for number, line in enumerate(lines, start=1):
+        if number == 1:
+            line = line.lstrip("\ufeff")      # a BOM left by a text that was not decoded here
         if line.strip():
             written, label = _split(line.strip())
-            if labels_required:
-                _check_label(line.strip(), label, f"{where}:{number}")
+            if labels_required or label is not None:
+                _check_label(line.strip(), label, f"{where}:{number}",
+                             negative_ok=not labels_required)
             found.append(ListLine(number, written, label))
     if not found:
         expected = "`path label`" if labels_required else "one image path"
@@ -98,17 +99,27 @@ def _split(line):
     return line, None
 
 
-def _check_label(line, label, where):
-    """BadInputError unless `label` (from `line`) is a class label: an integer ≥ 0."""
+def _check_label(line, label, where, negative_ok=False):
+    """BadInputError unless `label` (from `line`) is a class label: an integer ≥ 0 (any
+    integer when negative_ok) and at most ranges.LABEL's maximum."""
     if label is None:
         parts = line.rsplit(None, 1)
         if len(parts) < 2:
             raise BadInputError(f"missing label (expected `path label`, got {line!r})",
                                 where=where)
         raise BadInputError(f"label {parts[1]!r} is not an integer", where=where)
-    if label < 0:
+    if label < 0 and not negative_ok:
         raise BadInputError(f"label {label} is negative (class labels are 0, 1, 2, ...)",
                             where=where)
+    if abs(label) > ranges.LABEL.maximum:
+        raise BadInputError(f"label {parts_label(line)} is beyond the largest class label "
+                            f"({ranges.LABEL.maximum:,})", where=where)
+
+
+def parts_label(line):
+    """The label as written at the end of `line`, shortened for a message."""
+    written = line.rsplit(None, 1)[-1]
+    return written if len(written) <= 24 else written[:20] + "..."
 
 
 def load_gray(path, where):
@@ -129,6 +140,9 @@ def load_images(paths, wheres, progress=False, workers=None):
     order. progress: show a tqdm bar on stderr.
     """
     first, _ = load_gray(paths[0], wheres[0])
+    ranges.check_memory(len(paths) * first.size,
+                        f"{len(paths):,} images of {first.shape[1]}x{first.shape[0]}",
+                        wheres[0].rsplit(":", 1)[0])
     images = np.empty((len(paths),) + first.shape, np.uint8)
     starts = range(0, len(paths), CHUNK_IMAGES)
     chunks = [(paths[i:i + CHUNK_IMAGES], wheres[i:i + CHUNK_IMAGES], first.shape, paths[0])

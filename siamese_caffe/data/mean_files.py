@@ -3,11 +3,12 @@ and written as Caffe's BlobProto (`<phase>_mean.binaryproto`).
 """
 
 import math
+import os
 
 import numpy as np
 
 from ..errors import BadInputError
-from ..runtime import atomic_files, prototxt
+from ..runtime import atomic_files, input_files, prototxt
 from . import datum_codec
 
 CHUNK_IMAGES = 8192   # images converted to float64 at a time (8192 * 784 * 8 B ≈ 51 MB for MNIST)
@@ -49,14 +50,11 @@ def read_binaryproto(path):
     another number of values than its shape says.
     """
     blob = prototxt.caffe_pb2().BlobProto()
+    if not os.path.lexists(path):
+        raise BadInputError("the mean file is missing", where=path)
+    data = input_files.read_bytes(path, input_files.IMAGE_LIMIT, what="the mean file")
     try:
-        with open(path, "rb") as f:
-            blob.ParseFromString(f.read())
-    except FileNotFoundError:
-        raise BadInputError("the mean file is missing", where=path) from None
-    except OSError as err:
-        raise BadInputError(f"cannot read the mean file ({err.strerror or err})",
-                            where=path) from None
+        blob.ParseFromString(data)
     except Exception as err:  # protobuf's DecodeError
         raise BadInputError(f"not a BlobProto mean file ({err})", where=path) from None
     dims = prototxt.blob_shape(blob)

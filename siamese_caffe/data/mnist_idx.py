@@ -8,11 +8,12 @@ uint32 per dimension, then the values in C order. MNIST ships images as
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
 from ..errors import BadInputError
-from ..runtime import atomic_files
+from ..runtime import atomic_files, input_files
 
 UINT8 = 0x08
 # The four files of MNIST, by the part of the set they hold.
@@ -27,12 +28,11 @@ def read_idx(path):
 
     Raises BadInputError naming the file when it is not a well-formed uint8 idx file.
     """
+    raw = input_files.read_bytes(path, input_files.LIST_LIMIT, what="idx file")
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
         if path.endswith(".gz"):
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise BadInputError(f"cannot read idx file ({err})", where=path) from None
     return _parse_idx(raw, path)
 

@@ -19,6 +19,7 @@ from ..runtime import staging
 from ..runtime.progress import bar as progress_bar
 from . import image_io, pairs
 
+KIND = "mnist"     # the output guard's name for a prepare-mnist folder (staging.py)
 INDEX_DIGITS = 5   # as DIGITS' MNIST download: 00000.png ...
 
 
@@ -27,13 +28,13 @@ def prepare_mnist(output_dir, train_set, val_set=None, *, val_fraction=0.1, seed
     """Write train_set (and val_set, or a stratified held-out share of train_set) as PNG
     folders plus train.txt / val.txt / labels.txt; returns the summary written to prepared.json.
     """
-    staging.check_free(output_dir, force)
+    staging.check_free(output_dir, force, kind=KIND)
     if val_set is None:
         rng = np.random.default_rng(seed)
         train_idx, held = pairs.held_out_split(train_set.labels, val_fraction, rng)
         train_set, val_set = (train_set.subset(train_idx, train_set.description),
                               train_set.subset(held, f"held out of {train_set.description}"))
-    with staging.staged_folder(output_dir, force) as work:
+    with staging.staged_folder(output_dir, force, kind=KIND) as work:
         summary = {"train": _write_part(work, "train", train_set, progress),
                    "val": _write_part(work, "val", val_set, progress)}
         classes = np.union1d(train_set.labels, val_set.labels)

@@ -30,7 +30,8 @@ from . import plots, metrics
 from .report_markdown import report_markdown
 from .settings import DEFAULT_K
 
-PERCENTILES = 101    # job.json keeps the 0th, 1st, ..., 100th percentile of pair distances
+KIND = "report"    # the output guard's name for an evaluation report folder (staging.py)
+
 
 
 
@@ -98,7 +99,7 @@ def write_report(folder, report, arrays, loss_png=None, force=False):
     loss.png when given) in `folder`, which appears whole at the end; returns its path."""
     import json
 
-    with staging.staged_folder(folder, force) as work:
+    with staging.staged_folder(folder, force, kind=KIND) as work:
         pairs = report["pairs"]
         plots.plot_roc(arrays["distances"], arrays["same"], pairs,
                                   os.path.join(work, "roc.png"))

@@ -18,13 +18,14 @@ Two files hold the result:
 """
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import BadInputError
-from ..runtime import atomic_files
+from ..runtime import atomic_files, input_files
 from ..runtime.progress import bar as progress_bar
 from ..data import image_list
 from ..data.image_list import UNLABELLED
@@ -162,10 +163,10 @@ def read_predictions(path):
 
 
 def _read_csv(path):
+    text = input_files.read_text(path, input_files.LIST_LIMIT, what="predictions")
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as err:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as err:
         raise BadInputError(f"cannot read predictions ({err})", where=path) from None
     if not rows or "left_0" not in rows[0] or "path" not in rows[0]:
         raise BadInputError("not an infer-many predictions CSV (expected columns path, label, "
@@ -177,21 +178,21 @@ def _read_csv(path):
         right = np.array([[float(r[c]) for c in right_cols] for r in rows], np.float32)
         labels = np.array([int(r["label"]) if r.get("label") else UNLABELLED for r in rows],
                           np.int64)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise BadInputError(f"bad value in predictions ({err})", where=path) from None
     grayscale = np.array([r.get("grayscale") == "1" for r in rows], bool)
     return Predictions([r["path"] for r in rows], labels, grayscale, left, right)
 
 
 def _read_json(path):
+    text = input_files.read_text(path, input_files.LIST_LIMIT, what="predictions")
     try:
-        with open(path) as f:
-            outputs = json.load(f)["outputs"]
+        outputs = json.loads(text)["outputs"]
         paths = list(outputs)
         names = list(outputs[paths[0]]) if paths else ["left", "right"]
         left = np.array([outputs[p][names[0]] for p in paths], np.float32).reshape(len(paths), -1)
         right = np.array([outputs[p][names[-1]] for p in paths], np.float32).reshape(len(paths), -1)
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
         raise BadInputError(f"not a DIGITS infer-many JSON ({err!r})", where=path) from None
     labels = np.full(len(paths), UNLABELLED, np.int64)
     return Predictions(paths, labels, np.zeros(len(paths), bool), left, right,

@@ -27,6 +27,7 @@ import numpy as np
 from ..data import image_io
 from ..runtime import atomic_files
 
+KIND = "visualization"   # the output guard's name for an --visualize folder (staging.py)
 HIST_BINS = 20
 TARGET_TILE_PX = 64     # small tiles are enlarged to about this many pixels
 MAX_GRID_PX = 800       # ... as long as the grid stays within this width

@@ -89,8 +89,14 @@ def param_counts(described):
     return {layer["name"]: len(layer["blobs"]) for layer in described["layers"]}
 
 
+# The phases training builds (wrap.py, solver.py): Caffe keeps the layers whose
+# include / exclude rules match the phase and stage, so each is checked as Caffe sees it.
+PHASES = (("training", "TRAIN", ("train",)), ("validation", "TEST", ("val",)))
+
+
 def check_structure(net, where):
-    """Check what the prototxt text alone tells; the network's NetInfo (BadInputError)."""
+    """Check what the prototxt text alone tells, for each phase training builds (the
+    layers Caffe keeps in it); the network's NetInfo (BadInputError)."""
     if len(net.layers):
         raise BadInputError("uses Caffe's old V1 `layers { }` format; convert it with Caffe's "
                             "upgrade_net_proto_text tool", where=where)
@@ -98,6 +104,66 @@ def check_structure(net, where):
         raise BadInputError("the network has no layers", where=where)
     _check_unique_names(net, where)
     _reject_data_layers(net, where)
+    _check_rules(net, where)
+    ruled = any(len(layer.include) or len(layer.exclude) for layer in net.layer)
+    infos = []
+    for name, phase, stages in PHASES:
+        part = phase_net(net, phase, stages)
+        try:
+            if not len(part.layer):
+                raise BadInputError("the network has no layers")
+            infos.append(_check_phase(part))
+        except BadInputError as err:
+            if not ruled:
+                raise BadInputError(str(err), where=where) from None
+            raise BadInputError(f"in the {name} phase ({phase}, stage \"{stages[0]}\", the "
+                                f"layers whose include/exclude rules match): {err}",
+                                where=where) from None
+    if infos[0] != infos[1]:
+        raise BadInputError("the training and validation phases have different loss layers or "
+                            "features; both must end in the same ContrastiveLoss", where=where)
+    return infos[0]
+
+
+def phase_net(net, phase, stages=(), level=0):
+    """A copy of NetParameter `net` with only the layers Caffe keeps for this state
+    (phase "TRAIN"/"TEST", stages, level): its NetStateRule semantics."""
+    state = {"phase": getattr(prototxt.caffe_pb2(), phase), "stages": set(stages),
+             "level": level}
+    kept = type(net)()
+    kept.CopyFrom(net)
+    del kept.layer[:]
+    kept.layer.extend(layer for layer in net.layer if _kept(layer, state))
+    return kept
+
+
+def _kept(layer, state):
+    if len(layer.include):
+        return any(_meets(rule, state) for rule in layer.include)
+    return not any(_meets(rule, state) for rule in layer.exclude)
+
+
+def _meets(rule, state):
+    """Whether a NetStateRule holds for the state (as Caffe's Net::StateMeetsRule)."""
+    if rule.HasField("phase") and rule.phase != state["phase"]:
+        return False
+    if rule.HasField("min_level") and state["level"] < rule.min_level:
+        return False
+    if rule.HasField("max_level") and state["level"] > rule.max_level:
+        return False
+    return all(s in state["stages"] for s in rule.stage) and \
+        not any(s in state["stages"] for s in rule.not_stage)
+
+
+def _check_rules(net, where):
+    for layer in net.layer:
+        if len(layer.include) and len(layer.exclude):
+            raise BadInputError(f"layer '{layer.name}' has both include and exclude rules; "
+                                "Caffe takes one or the other", where=where)
+
+
+def _check_phase(net, where=None):
+    """The checks of one phase's layers; its NetInfo."""
     _check_bottoms_produced(net, where)
     loss = _the_loss(net, where)
     inputs = _branch_inputs(net, where)

@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from ..errors import BadInputError
-from ..runtime import atomic_files, prototxt
+from ..runtime import atomic_files, prototxt, ranges
 
 # Fields the training command works out itself; a template must leave them unset.
 DERIVED_FIELDS = ("net", "net_param", "train_net", "train_net_param", "test_net",
@@ -28,6 +28,7 @@ LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
 # Default --lr-steps (percent of max_iter) per policy: DIGITS' 33 % step; multistep at
 # half and three quarters; sigmoid centred on the middle of the run.
 LR_STEP_DEFAULTS = {"step": (33.0,), "multistep": (50.0, 75.0), "sigmoid": (50.0,)}
+TAKE_NO_MOMENTUM = ("AdaGrad", "RMSProp")   # Caffe refuses a momentum for these two
 ROWS_PER_EPOCH = 10       # train-loss rows per epoch when --display is not given
 SNAPSHOT_NAME = "snapshot"
 
@@ -78,9 +79,9 @@ def make_plan(train_pairs, val_pairs, *, epochs, batch_size, val_batch_size=None
     capped at the validation set). display: iterations between train-loss rows.
     batch_accumulation: batches whose gradients add up before each update (≥ 1).
     """
-    _positive(epochs, "--epochs")
-    _positive(val_interval, "--val-interval")
-    _positive(snapshot_interval, "--snapshot-interval")
+    epochs = ranges.check(epochs, ranges.EPOCHS, "--epochs")
+    val_interval = ranges.check(val_interval, ranges.INTERVAL, "--val-interval")
+    snapshot_interval = ranges.check(snapshot_interval, ranges.INTERVAL, "--snapshot-interval")
     _batch_fits(batch_size, train_pairs, "--batch-size", "training")
     if val_batch_size is None:
         val_batch_size = min(batch_size, val_pairs)
@@ -95,15 +96,20 @@ def make_plan(train_pairs, val_pairs, *, epochs, batch_size, val_batch_size=None
                             where="--batch-accumulation")
     per_epoch = math.ceil(train_pairs / (batch_size * accumulation))
     if display is not None:
-        _positive(display, "--display")
+        display = ranges.check(display, ranges.ITERATIONS, "--display")
+    max_iter = max(1, math.ceil(epochs * per_epoch))
+    if max_iter > ranges.INT32_MAX:
+        raise BadInputError(f"{epochs:g} epochs of {per_epoch} iterations are {max_iter:,} "
+                            f"iterations, more than Caffe counts ({ranges.INT32_MAX:,})",
+                            where="--epochs")
+    # an interval longer than the run means at the end only (the loop always acts there)
     return Plan(train_pairs=train_pairs, val_pairs=val_pairs, epochs=float(epochs),
                 batch_size=batch_size, val_batch_size=val_batch_size,
-                iterations_per_epoch=per_epoch,
-                max_iter=max(1, math.ceil(epochs * per_epoch)),
+                iterations_per_epoch=per_epoch, max_iter=max_iter,
                 test_iter=math.ceil(val_pairs / val_batch_size),
-                test_interval=max(1, round(val_interval * per_epoch)),
-                snapshot=max(1, round(snapshot_interval * per_epoch)),
-                display=int(display or max(1, per_epoch // ROWS_PER_EPOCH)),
+                test_interval=min(max_iter, max(1, round(val_interval * per_epoch))),
+                snapshot=min(max_iter, max(1, round(snapshot_interval * per_epoch))),
+                display=min(max_iter, int(display or max(1, per_epoch // ROWS_PER_EPOCH))),
                 batch_accumulation=accumulation)
 
 
@@ -121,16 +127,15 @@ def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=
     solver.CopyFrom(template)
     notes = []
     if base_lr is not None:
-        _positive(base_lr, "--base-lr")
-        solver.base_lr = base_lr
+        solver.base_lr = ranges.check(base_lr, ranges.LEARNING_RATE, "--base-lr")
     if lr_policy is not None:
         solver.lr_policy = lr_policy
     if solver_type is not None:
         solver.type = solver_type
     _normalise_names(solver, where)
     _fill_lr_steps(solver, plan, lr_steps, where)
-    if solver.type == "AdaGrad" and solver.momentum:
-        notes.append(f"momentum {solver.momentum:g} cleared: Caffe's AdaGrad takes none")
+    if solver.type in TAKE_NO_MOMENTUM and solver.momentum:
+        notes.append(f"momentum {solver.momentum:g} cleared: Caffe's {solver.type} takes none")
         solver.momentum = 0
     solver.net = "train_val.prototxt"
     solver.snapshot_prefix = SNAPSHOT_NAME
@@ -143,7 +148,7 @@ def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=
         solver.iter_size = plan.batch_accumulation
     if not solver.display:
         solver.display = plan.display
-    solver.random_seed = int(seed)
+    solver.random_seed = ranges.check(seed, ranges.SEED, "--seed")
     solver.train_state.stage.append("train")
     solver.test_state.add().stage.append("val")
     solver.solver_mode = solver.CPU if gpu is None else solver.GPU
@@ -202,6 +207,14 @@ def _normalise_names(solver, where):
                             f"{', '.join(LR_POLICIES)})", where=where)
     if not solver.base_lr > 0 and solver.type != "AdaDelta":
         raise BadInputError("base_lr must be set and above 0", where=where)
+    if solver.iter_size < 1:
+        raise BadInputError(f"iter_size must be at least 1, got {solver.iter_size}",
+                            where=where)
+    for field in ("base_lr", "momentum", "weight_decay", "gamma", "power", "delta",
+                  "momentum2", "rms_decay", "clip_gradients"):
+        if not math.isfinite(getattr(solver, field)):
+            raise BadInputError(f"{field} must be a finite number, got "
+                                f"{getattr(solver, field)}", where=where)
 
 
 def _fill_lr_steps(solver, plan, lr_steps, where):
@@ -243,17 +256,34 @@ def check_policy_fields(solver, where):
         raise BadInputError("lr_policy 'poly' needs max_iter > 0", where=where)
 
 
-def _positive(value, option):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise BadInputError(f"must be more than 0, got {value!r}", where=option)
-
-
 def _batch_fits(batch, pairs, option, phase):
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise BadInputError(f"must be a positive whole number, got {batch!r}", where=option)
+    ranges.check(batch, ranges.BATCH, option)
     if batch > pairs:
         raise BadInputError(f"{batch} pairs per batch is more than the {phase} set holds "
                             f"({pairs} pairs)", where=option)
+
+
+def field_line(template_path, message):
+    """The line (from 1) of the solver template field Caffe's `message` names (e.g.
+    "Unknown regularization type" → `regularization_type:`), or None."""
+    import re
+
+    lowered = message.lower()
+    fields = [f.name for f in prototxt.caffe_pb2().SolverParameter.DESCRIPTOR.fields
+              if f.name.replace("_", " ") in lowered or f.name in lowered]
+    if "solver type" in lowered or "solver_type" in lowered:
+        fields.append("type")
+    try:
+        with open(template_path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for name in sorted(fields, key=len, reverse=True):
+        pattern = re.compile(rf"^\s*{name}\s*:")
+        found = [number for number, line in enumerate(lines, start=1) if pattern.match(line)]
+        if found:
+            return found[-1]          # the value in force: the text format's last one
+    return None
 
 
 def load_caffe_solver(caffe, param, folder):

@@ -22,6 +22,8 @@ import os
 import re
 import shutil
 
+from ..errors import OutputError
+
 TMP_MARK = ".tmp-"
 # .<name>.tmp-<pid> followed by the end, an extension, "-<random>" (staging) or "_iter_N…"
 TMP_NAME = re.compile(r"^\..+?\.tmp-(\d+)(?:[-_.].*)?$")
@@ -112,6 +114,10 @@ def replacing(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is not None and err.filename != tmp:
+            raise
+        raise OutputError(f"cannot write it ({err.strerror or err})", where=path) from None
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)

@@ -6,6 +6,13 @@ with LOG(FATAL), which aborts the whole process. `probe` therefore builds the
 nets in `python -m siamese_caffe.netprobe`, and turns a fatal Caffe message
 into one BadInputError naming the prototxt; on success it returns, for every
 net, its layers with their learnable blob shapes and its output blob shapes.
+
+A solver can also be stepped once there (its train net forward, backward and update,
+each test net forward), so what Caffe checks only while training — an unknown
+regularization type, a solver's own parameter checks, a shape that fails at the
+first forward pass — fails in the child, never in the training process. The
+error says whether Caffe's check was in its solver code (`about_solver`) and, when
+it failed while a layer was being set up, which layer and its line in the prototxt.
 """
 
 import json
@@ -17,16 +24,26 @@ import sys
 from .. import PROJECT_ROOT
 from ..errors import BadInputError
 
-FATAL_LINE = re.compile(r"^F\d{4}(?:\d{4})? [\d:.]+\s+\d+ [^\]]*\] (.*)$")
+FATAL_LINE = re.compile(r"^F\d{4}(?:\d{4})? [\d:.]+\s+\d+ ([^\]:]*)(?::\d+)?\] (.*)$")
+LAYER_LINE = re.compile(r"^I\S* [\d:.]+\s+\d+ [^\]]*\] (?:Creating [Ll]ayer|Setting up) (\S+)$")
+SOLVER_SOURCES = re.compile(r"(^|_)solver")     # sgd_solver.cpp, solver.cpp, solver_factory.hpp
 STARTED = "PROBING "
+STEPPING = "STEPPING"          # on the child's stderr: the nets are built, training starts
 
 
 class CaffeRejectedError(BadInputError):
-    """Caffe aborted building a net; `reason` is its fatal message, `where` the prototxt."""
+    """Caffe aborted building a net; `reason` is its fatal message, `where` the prototxt.
 
-    def __init__(self, reason, where=None):
+    about_solver: Caffe's failed check is in its solver code (the solver's settings, not
+    the network). layer: the layer being set up when it failed, or None."""
+
+    def __init__(self, reason, where=None, about_solver=False, layer=None):
         self.reason = reason
-        super().__init__(f"Caffe cannot build this network: {reason}", where=where)
+        self.about_solver = about_solver
+        self.layer = layer
+        what = "Caffe refuses this solver" if about_solver else "Caffe cannot build this network"
+        at = f"layer '{layer}': " if layer and not about_solver else ""
+        super().__init__(f"{what}: {at}{reason}", where=where)
 
 
 def probe(items, timeout=600):
@@ -34,7 +51,9 @@ def probe(items, timeout=600):
 
     items: list of ("net", prototxt path, phase "train"|"test", [stages]), the same
     with a fifth element, a .caffemodel to load into the net (so weights that do not
-    fit, or a truncated file, are caught too), or ("solver", solver prototxt path).
+    fit, or a truncated file, are caught too), or ("solver", solver prototxt path), the
+    same with a third element {"step": True} to run one training iteration and one test
+    pass, and "restore": a .solverstate to restore first.
     A net's description is {"layers": [{"name", "type", "blobs": [[dims]]}], "blobs":
     {blob name: [dims]}, "outputs": {output blob name: [dims]}}; a solver's is
     {"train": <its train net>, "test": [<its test nets>]}. Raises
@@ -44,7 +63,7 @@ def probe(items, timeout=600):
     # The child runs in the caller's folder (Data sources and mean files may be relative
     # to it, as for Caffe's own tool) and imports this same package through PYTHONPATH.
     package_parent = PROJECT_ROOT
-    env = dict(os.environ, GLOG_minloglevel="2",
+    env = dict(os.environ, GLOG_minloglevel="0", GLOG_logtostderr="1",
                PYTHONPATH=os.pathsep.join(filter(None, [package_parent,
                                                         os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-m", __name__, json.dumps(request)],
@@ -54,17 +73,70 @@ def probe(items, timeout=600):
     started = [line[len(STARTED):] for line in result.stdout.splitlines()
                if line.startswith(STARTED)]
     where = started[-1] if started else None
-    raise CaffeRejectedError(fatal_message(result.stderr), where=where)
+    source, reason, layer = fatal_details(result.stderr)
+    if layer and where and not SOLVER_SOURCES.search(source or ""):
+        line = prototxt_line_of_layer(where, layer)
+        where = f"{where}:{line}" if line else where
+    raise CaffeRejectedError(reason, where=where,
+                             about_solver=bool(SOLVER_SOURCES.search(source or "")),
+                             layer=layer)
 
 
 def fatal_message(stderr):
     """Caffe's fatal log message in a child's stderr (its last line when there is none)."""
+    return fatal_details(stderr)[1]
+
+
+def fatal_details(stderr):
+    """(source file of Caffe's failed check or None, its message, the layer being set up
+    when it failed or None) from a child's stderr."""
     lines = stderr.strip().splitlines()
+    layer = None
     for line in lines:
+        found = LAYER_LINE.match(line)
+        if found:
+            layer = found.group(1)
+            continue
         match = FATAL_LINE.match(line)
         if match:
-            return match.group(1)
-    return lines[-1] if lines else "the Caffe process died without a message"
+            return match.group(1), readable(match.group(2)), layer
+        if line.startswith(STEPPING):
+            layer = None                 # set-up is over: a later failure is not in it
+    errors = [line for line in lines if not line[:1] in "IWE" or not line[1:5].isdigit()]
+    last = (errors or lines or ["the Caffe process died without a message"])[-1]
+    return None, last, None
+
+
+CHECK = re.compile(r"^Check failed: (.+?) \(([^()]* vs\. [^()]*)\)\s*(.*)$")
+
+
+def readable(message):
+    """Caffe's fatal message with its explanation first: "Check failed: a == b (0 vs. 1)
+    Why." becomes "Why. (Caffe's check a == b failed: 0 vs. 1)"; unchanged otherwise."""
+    match = CHECK.match(message.strip())
+    if not match or not match.group(3):
+        return message.strip()
+    check, values, why = match.groups()
+    return f"{why.strip()} (Caffe's check {check} failed: {values})"
+
+
+def prototxt_line_of_layer(path, layer):
+    """The line (from 1) of `name: "<layer>"` in the prototxt at `path`, or None."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return line_of_layer(text, layer)
+
+
+def line_of_layer(text, layer):
+    """The line (from 1) of the layer named `layer` in prototxt `text`, or None."""
+    pattern = re.compile(r"""\bname\s*:\s*["']""" + re.escape(layer) + r"""["']""")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.search(line.split("#", 1)[0]):
+            return number
+    return None
 
 
 def describe(net):
@@ -87,9 +159,18 @@ def _main(request):
     for kind, path, *rest in request:
         print(STARTED + path, flush=True)
         if kind == "solver":
+            options = rest[0] if rest else {}
             solver = caffe.get_solver(path)
             described.append({"train": describe(solver.net),
                               "test": [describe(net) for net in solver.test_nets]})
+            if options.get("restore"):
+                solver.restore(options["restore"])
+            if options.get("step"):
+                print(STEPPING, file=sys.stderr, flush=True)
+                solver.step(1)
+                for net in solver.test_nets:
+                    net.share_with(solver.net)
+                    net.forward()
             del solver
         else:
             phase, stages, *weights = rest

@@ -38,13 +38,11 @@ def parse_text(text, message, where):
 
 
 def read_text(path):
-    """The text of a prototxt file; a missing or unreadable file is a BadInputError."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInputError(f"cannot read: {getattr(err, 'strerror', None) or err}",
-                            where=path) from None
+    """The text of a prototxt file (a regular UTF-8 file, see input_files); a missing,
+    special or unreadable file is a BadInputError."""
+    from . import input_files
+
+    return input_files.read_text(path, input_files.TEXT_LIMIT, what="prototxt")
 
 
 def read_net(path):

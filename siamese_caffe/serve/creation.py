@@ -15,14 +15,15 @@ import re
 import tempfile
 
 from ..errors import BadInputError, SiameseCaffeError
-from ..runtime import atomic_files, prototxt, staging
+from ..runtime import atomic_files, prototxt, ranges, staging
 from ..data import create_db, datasets, image_list, mean_files, pair_pictures
 from ..net import netcheck
 from ..train import jobsetup
 from ..train.settings import sweep
 from . import inputs, modelfields, registry
 
-USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")   # DIGITS' rule for user names
+# DIGITS' rule for user names, at most 64 characters (a cookie holds it)
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 NETWORK_FIELD = "custom_network"
 SOLVER_TYPES = {"SGD": "SGD", "MOMENTUM": "SGD", "NESTEROV": "Nesterov", "ADAGRAD": "AdaGrad",
                 "RMSPROP": "RMSProp", "ADADELTA": "AdaDelta", "ADAM": "Adam"}
@@ -44,8 +45,19 @@ def _one(field, message):
     return FieldErrors({field: [message]})
 
 
+# The largest value of the numeric form fields that feed a count, a seed or a rate: the
+# bounds of the command line's options (runtime/ranges.py), so the form and the CLI agree.
+FIELD_LIMITS = {"train_epochs": ranges.EPOCHS, "random_seed": ranges.SEED,
+                "seed": ranges.SEED, "image_count": ranges.PAIRS,
+                "val_image_count": ranges.PAIRS, "batch_size": ranges.BATCH,
+                "learning_rate": ranges.LEARNING_RATE, "snapshot_interval": ranges.INTERVAL,
+                "val_interval": ranges.INTERVAL}
+FLOAT_FIELD_LIMIT = 1e6       # any other float field (gamma, power, rms_decay, ...)
+
+
 def number(form, name, kind=float, default=None, minimum=None, maximum=None, errors=None):
-    """A numeric field (default when empty); a message goes into `errors` when bad."""
+    """A numeric field (default when empty); a message goes into `errors` when bad. Beyond
+    `maximum`, the field's bound in FIELD_LIMITS applies (FLOAT_FIELD_LIMIT for others)."""
     text = (form.get(name) or "").strip()
     if not text:
         return default
@@ -54,12 +66,19 @@ def number(form, name, kind=float, default=None, minimum=None, maximum=None, err
         if kind is float and not math.isfinite(value):
             raise ValueError
     except ValueError:
+        shown = text if len(text) <= 40 else text[:40] + "..."
         errors.setdefault(name, []).append(f"Not a valid {'integer' if kind is int else 'number'}"
-                                           f": {text!r}")
+                                           f": {shown!r}")
         return default
+    if maximum is None:
+        spec = FIELD_LIMITS.get(name)
+        maximum = spec.maximum if spec else (FLOAT_FIELD_LIMIT if kind is float else
+                                             ranges.INT64_MAX)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        bounds = (f"at most {maximum:g}" if minimum is None else
+                  f"between {minimum} and {maximum:g}")
         errors.setdefault(name, []).append(f"Number must be {bounds}.")
+        return default
     return value
 
 
@@ -67,8 +86,9 @@ def check_username(form, args):
     """The optional DIGITS `username` (form, query string or cookie); 400 when malformed."""
     name = form.get("username") or args.get("username")
     if name and not USERNAME_RE.match(name):
-        raise _one("username", f'Invalid username "{name}": lowercase letters, digits and . _ -,'
-                               " starting with a letter")
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise _one("username", f'Invalid username "{shown}": lowercase letters, digits and '
+                               ". _ -, starting with a letter, at most 64 characters")
     return name or None
 
 

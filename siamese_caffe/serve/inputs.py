@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import werkzeug.exceptions as http
 
 from ..errors import BadInputError
+from ..runtime import input_files
 from ..data import image_list
 from ..train import jobs
 from ..infer import predictions
@@ -107,9 +108,9 @@ def uploaded_list(roots, form, files):
     if not upload:
         raise http.BadRequest("image_list is a required field")
     try:
-        lines = upload.read().decode("utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise http.BadRequest("image_list is not a UTF-8 text file") from None
+        lines = input_files.decode_text(upload.read(), "image_list", "image list").splitlines()
+    except BadInputError as err:
+        raise http.BadRequest(str(err)) from None
     folder_text = (form.get("image_folder") or "").strip()
     folder = _image_folder(roots, folder_text)
     limit = _count(form, "num_test_images")

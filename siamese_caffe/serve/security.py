@@ -87,12 +87,12 @@ class Guard:
                                  "name given with --allowed-host)")
         if self.token and not request.path.startswith(OPEN_PATHS):
             given = self._given_token(request)
-            if given is None or not hmac.compare_digest(given, self.token):
+            if given is None or not tokens_equal(given, self.token):
                 raise http.Unauthorized("this server needs its token: send "
                                         "'Authorization: Bearer TOKEN' or open it once with "
                                         "?token=TOKEN")
             if request.args.get("token") and request.method == "GET" and \
-                    request.cookies.get(COOKIE) != self.token:
+                    not tokens_equal(request.cookies.get(COOKIE) or "", self.token):
                 response = flask.redirect(_without_token(request))
                 response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
                 return response
@@ -121,6 +121,12 @@ class Guard:
         if origin == "null" or parsed.netloc.lower() != request.host.lower() or \
                 parsed.scheme not in ("http", "https"):
             raise http.Forbidden(f"cross-origin request refused (from {source!r})")
+
+
+def tokens_equal(given, token):
+    """Whether `given` is `token`, in constant time; any text (non-ASCII too) compares."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                               token.encode("utf-8", "surrogatepass"))
 
 
 def add_headers(response):

@@ -22,9 +22,9 @@ import time
 import flask
 import werkzeug.exceptions as http
 
-from ..errors import BadInputError
+from ..errors import BadInputError, OutputError
 from .settings import DEFAULT_MAX_UPLOAD_MB
-from . import api, netcache, pages, pathguard, security, web
+from . import api, creation, netcache, pages, pathguard, security, settings, web
 from .service import JobService
 
 BODY_SLACK = 1 << 20         # waitress's own cap sits this far above Flask's, as a backstop
@@ -110,8 +110,11 @@ def as_http_error(err):
         return http.Forbidden(str(err))
     if isinstance(err, netcache.JobNotLoadableError):
         return http.InternalServerError(str(err))
-    if isinstance(err, BadInputError):
+    if isinstance(err, (BadInputError, creation.FieldErrors)):
         return http.BadRequest(str(err))
+    if isinstance(err, OutputError):          # the server's disk: logged, and said
+        log.error("cannot write on %s %s: %s", flask.request.method, flask.request.path, err)
+        return http.InternalServerError(str(err))
     log.exception("unexpected error on %s %s", flask.request.method, flask.request.path)
     return http.InternalServerError(f"unexpected {type(err).__name__}; see the server's log")
 
@@ -128,16 +131,39 @@ def error_response(err):
 
 def make_server(app, host="127.0.0.1", port=5000, threads=4):
     """A waitress server for `app` bound to host:port (port 0: any free port; see
-    `addresses`); BadInputError when the address cannot be bound."""
+    `addresses`); BadInputError when the address cannot be bound. Idle connections are
+    bounded and timed out (settings.CONNECTION_LIMIT, CHANNEL_TIMEOUT_S), so they cannot
+    keep /healthz or anyone else from an answer."""
     import waitress
 
     limit = app.config["MAX_CONTENT_LENGTH"] + BODY_SLACK
+    connections = _raise_file_limit(settings.CONNECTION_LIMIT + 64) - 64
     try:
-        return waitress.create_server(app, host=host, port=port, threads=threads,
-                                      max_request_body_size=limit, ident="siamese-caffe")
+        return waitress.create_server(
+            app, host=host, port=port, threads=threads, max_request_body_size=limit,
+            ident="siamese-caffe", connection_limit=max(100, connections),
+            channel_timeout=settings.CHANNEL_TIMEOUT_S,
+            cleanup_interval=settings.CLEANUP_S, asyncore_use_poll=True,
+            max_request_header_size=settings.MAX_HEADER_BYTES)
     except OSError as err:
         raise BadInputError(f"cannot listen on {host}:{port} ({err.strerror or err})",
                             where="--host/--port") from None
+
+
+def _raise_file_limit(wanted):
+    """Raise this process's open-file limit towards `wanted` (up to the hard limit); the
+    limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return wanted if soft == resource.RLIM_INFINITY else min(soft, wanted)
 
 
 def addresses(server):

@@ -146,6 +146,9 @@ class JobService:
                 if aborted:
                     job.record(status=jobs.INTERRUPTED, pid=None,
                                message="aborted before training began")
+                elif cut_off or code < 0:       # the trainer died: say of what, and why
+                    job.record(status=jobs.RUNNING)
+                    job.notice_dead_trainer(_signal_name(code))
                 else:
                     job.record(status=jobs.FAILED, message=_last_error(tail, code), pid=None)
                 job.save()
@@ -205,6 +208,16 @@ class JobService:
 
     def close(self):
         self.queue.close()
+
+
+def _signal_name(code):
+    """'SIGABRT' for a child's return code -6; None for an exit status."""
+    import signal
+
+    try:
+        return signal.Signals(-code).name if code < 0 else None
+    except ValueError:
+        return f"signal {-code}"
 
 
 def _last_error(tail, code):

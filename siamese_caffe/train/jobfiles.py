@@ -26,7 +26,7 @@ import math
 import os
 
 from ..errors import BadInputError
-from ..runtime import atomic_files, netprobe, prototxt
+from ..runtime import atomic_files, input_files, netprobe, prototxt
 from ..net import solver as solvers
 from . import jobs
 
@@ -38,6 +38,7 @@ def file_digest(path):
     """{"bytes": size, "sha256": hex digest} of a file."""
     digest = hashlib.sha256()
     size = 0
+    input_files.check_regular(path)
     with open(path, "rb") as f:
         while True:
             block = f.read(CHUNK)
@@ -197,11 +198,9 @@ def _check_solverstate(snapshot):
 def _parse(path, message_type, what):
     """Parse a binary Caffe protobuf file; BadInputError naming it when it does not parse."""
     message = getattr(prototxt.caffe_pb2(), message_type)()
+    data = input_files.read_bytes(path, 1 << 34, what="Caffe file")
     try:
-        with open(path, "rb") as f:
-            message.ParseFromString(f.read())
-    except OSError as err:
-        raise BadInputError(f"cannot read ({err.strerror or err})", where=path) from None
+        message.ParseFromString(data)
     except Exception:  # protobuf's DecodeError
         raise BadInputError(f"damaged: not {what} — cut short or overwritten",
                             where=path) from None
@@ -216,8 +215,15 @@ def _probe(items, prototxt_path, weights_path):
         about_weights = any(word in err.reason for word in
                             (os.path.basename(weights_path), "copy param", "Incompatible number",
                              "NetParameter file"))
-        raise netprobe.CaffeRejectedError(
-            err.reason, where=weights_path if about_weights else prototxt_path) from None
+        where = weights_path if about_weights else prototxt_path
+        if err.about_solver:
+            line = solvers.field_line(prototxt_path, err.reason)
+            where = f"{prototxt_path}:{line}" if line else prototxt_path
+        elif err.layer and not about_weights:
+            line = netprobe.prototxt_line_of_layer(prototxt_path, err.layer)
+            where = f"{prototxt_path}:{line}" if line else prototxt_path
+        raise netprobe.CaffeRejectedError(err.reason, where=where, about_solver=err.about_solver,
+                                          layer=err.layer) from None
 
 
 def _dims_text(dims):

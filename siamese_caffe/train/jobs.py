@@ -60,7 +60,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..errors import BadInputError
-from ..runtime import atomic_files
+from ..runtime import atomic_files, input_files
 
 JOB_FILE = "job.json"
 FILES = {"original": "original.prototxt", "train_val": "train_val.prototxt",
@@ -142,15 +142,27 @@ class Job:
         """The job at folder `where`, or with id `where` under `jobs_dir` (BadInputError)."""
         path = where if os.path.isdir(where) else os.path.join(jobs_dir, where)
         job_file = os.path.join(path, JOB_FILE)
+        if not os.path.lexists(job_file):
+            raise BadInputError("not a training job (no job.json)", where=where)
+        text = input_files.read_text(job_file, input_files.TEXT_LIMIT, what="job.json")
         try:
-            with open(job_file) as f:
-                info = json.load(f)
-        except FileNotFoundError:
-            raise BadInputError("not a training job (no job.json)", where=where) from None
-        except (OSError, ValueError) as err:
+            info = json.loads(text)
+        except ValueError as err:
             raise BadInputError(f"unreadable ({err})", where=job_file) from None
         _check_info(info, job_file)
         return cls(path, info)
+
+    def notice_dead_trainer(self, signal_name=None):
+        """When job.json says RUNNING but its training process is gone (killed, or Caffe
+        aborted it), record FAILED with the reason — Caffe's fatal message from
+        caffe_output.log when there is one — in memory (the next save writes it)."""
+        pid = self.pid if isinstance(self.pid, int) else None
+        if self.status != RUNNING or pid == os.getpid():
+            return False
+        if pid and atomic_files.pid_alive(pid):
+            return False
+        self.record(status=FAILED, pid=None, message=death_message(self, pid, signal_name))
+        return True
 
     @property
     def job_id(self):
@@ -456,6 +468,36 @@ class Job:
         """Write job.json atomically."""
         self.info.setdefault("snapshots", [])
         atomic_files.write_json(os.path.join(self.path, JOB_FILE), self.info)
+
+
+def death_message(job, pid, signal_name=None):
+    """Why a training process that left its job RUNNING ended, for job.json's message."""
+    how = f"was killed by {signal_name}" if signal_name else "ended without finishing"
+    fatal = last_caffe_fatal(job.file("caffe_log"))
+    why = f": Caffe aborted it ({fatal})" if fatal else ""
+    return (f"the training process{f' (pid {pid})' if pid else ''} {how}{why}; "
+            f"--resume {job.path} continues from the last snapshot once the cause is fixed")
+
+
+def last_caffe_fatal(log_path, tail_bytes=1 << 16):
+    """Caffe's last fatal message in a job's caffe_output.log since its last run began
+    (str), or None."""
+    from ..runtime import netprobe
+
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(max(0, os.path.getsize(log_path) - tail_bytes))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    fatal = None
+    for line in lines:
+        if line.startswith("# ") and "siamese-caffe train" in line:
+            fatal = None                  # a later run began
+        match = netprobe.FATAL_LINE.match(line)
+        if match:
+            fatal = match.group(2)
+    return fatal
 
 
 def _check_info(info, where):

@@ -50,13 +50,16 @@ def create_job(dataset_dir, network_path=None, settings=None, solver_template=No
     recorded in job.json; None: unnamed, in no group.
     """
     settings = settings or TrainSettings()
-    draft = draft_job(dataset_dir, network_path or default_file(DEFAULT_NETWORK), settings,
-                      solver_template or default_file(DEFAULT_SOLVER))
+    network_path = network_path or default_file(DEFAULT_NETWORK)
+    solver_template = solver_template or default_file(DEFAULT_SOLVER)
     job_id = job_id or jobs.new_job_id()
     final = os.path.join(jobs_dir, job_id)
+    staging.check_output(final, "job", inputs=[dataset_dir, network_path, solver_template],
+                         input_folders=[dataset_dir])
+    draft = draft_job(dataset_dir, network_path, settings, solver_template)
     if os.path.lexists(final):
         raise BadInputError("a job with this id already exists", where=final)
-    with staging.staged_folder(final) as work:
+    with staging.staged_folder(final, kind="job") as work:
         _write_files(work, draft)
         network, train_layers = _probe_and_check(work, draft, settings.allow_unshared)
         drawnet.draw_net(draft.nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))
@@ -130,10 +133,10 @@ def _probe_and_check(folder, draft, allow_unshared):
         prototxt.read_solver(os.path.join(folder, jobs.FILES["solver"])), folder))
     deploy_path = os.path.join(folder, jobs.FILES["deploy"])
     try:
-        trained, deployed = netprobe.probe([("solver", runtime),
+        trained, deployed = netprobe.probe([("solver", runtime, {"step": True}),
                                             ("net", deploy_path, "test", [])])
     except netprobe.CaffeRejectedError as err:
-        raise netprobe.CaffeRejectedError(err.reason, where=draft.network_path) from None
+        raise blame(err, draft) from None
     finally:
         os.remove(runtime)
     info, network_path = draft.info, draft.network_path
@@ -154,6 +157,19 @@ def _probe_and_check(folder, draft, allow_unshared):
              "shared_layers": [list(pair) for pair in shared],
              "param_shapes": {layer["name"]: layer["blobs"] for layer in deployed["layers"]}}
     return facts, trained["train"]["layers"]
+
+
+def blame(err, draft):
+    """Caffe's refusal (netprobe.CaffeRejectedError) naming the user's file: the solver
+    template (and the line of the field Caffe's message names) when Caffe's check is in
+    its solver code, else the network (and the line of the layer being set up)."""
+    if err.about_solver:
+        line = solver.field_line(draft.solver_template, err.reason)
+        where = f"{draft.solver_template}:{line}" if line else draft.solver_template
+        return netprobe.CaffeRejectedError(err.reason, where=where, about_solver=True)
+    line = err.layer and netprobe.line_of_layer(draft.original_text, err.layer)
+    where = f"{draft.network_path}:{line}" if line else draft.network_path
+    return netprobe.CaffeRejectedError(err.reason, where=where, layer=err.layer)
 
 
 def _job_info(job_id, draft, network, settings):

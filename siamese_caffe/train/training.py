@@ -28,6 +28,7 @@ Caffe's own log goes to caffe_output.log (caffe_log.py); a tqdm bar with the
 loss and the throughput (pairs/s) goes to the user's stderr.
 """
 
+import contextlib
 import math
 import os
 import time
@@ -41,6 +42,9 @@ from ..net import lr_schedule, solver
 from . import jobfiles, jobs, lossplot, trainlog
 
 from .jobs import DONE, DIVERGED, FAILED, INTERRUPTED, RUNNING  # noqa: F401 (re-exported)
+
+
+LOCK_FILE = ".train.lock"      # held (flock) by the process training the job
 
 
 class TrainingStoppedError(SiameseCaffeError):
@@ -73,14 +77,50 @@ def stop_on_nonfinite_forward(net):
     net.before_backward(check)
 
 
-def train_job(job, resume=False, gpu=None, progress=True, out=None):
+def train_job(job, resume=False, gpu=None, progress=True, out=None, probe=None):
     """Train `job` (jobs.Job) to its last iteration; returns its final status.
 
     resume: continue from the last snapshot with a .solverstate (from scratch
     when there is none). gpu: a --gpu value overriding the job's device.
     progress: show a tqdm bar (on a terminal). out: stream for progress lines
-    (default: the user's stderr). Raises TrainingStoppedError when the loss diverges.
+    (default: the user's stderr). probe: first run one iteration in a child Caffe
+    (default: when resuming; create_job has just done so for a new job), so what Caffe
+    would abort on stops here with one line. Raises TrainingStoppedError when the loss
+    diverges. The job's lock (`job_lock`) is held throughout: one run per job at a time.
     """
+    with job_lock(job):
+        job.info = jobs.Job.load(job.path).info     # as it is now that the lock is held
+        if job.notice_dead_trainer():
+            job.save()
+        return _train_locked(job, resume, gpu, progress, out,
+                             resume if probe is None else probe)
+
+
+@contextlib.contextmanager
+def job_lock(job):
+    """Hold the job's lock file (`<job>/.train.lock`, flock) while the block runs;
+    BadInputError at once when another process holds it. The system drops the lock
+    when its holder dies, however it dies."""
+    import fcntl
+
+    path = os.path.join(job.path, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise BadInputError(f"is being trained by another process"
+                                f"{f' (pid {holder})' if holder.isdigit() else ''}; "
+                                "wait for it, or stop it first", where=job.path) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _train_locked(job, resume, gpu, progress, out, probe):
     _check_can_run(job, resume)
     device = devices.choose_device(gpu) if gpu is not None else \
         devices.parse(job.device)
@@ -91,6 +131,9 @@ def train_job(job, resume=False, gpu=None, progress=True, out=None):
         start = _resume_point(job)
         if start:
             jobfiles.check_resume_files(job, start)
+    if probe:
+        _probe_run(job, start)
+    if resume:
         job.forget_snapshots_after(start.iteration if start else 0)
     trainlog.truncate_after(job.file("train_log"), start.iteration if start else -1)
     job.record(status=RUNNING, message=None, pid=os.getpid())
@@ -376,17 +419,55 @@ def check_dataset_unchanged(job):
 
 def _restore(caffe_solver, snapshot, job_dir):
     """Restore `snapshot`'s solver state, pointing it at the snapshot's weights where they are now."""
-    state = prototxt.caffe_pb2().SolverState()
-    with open(snapshot.solverstate_path, "rb") as f:
-        state.ParseFromString(f.read())
-    state.learned_net = snapshot.caffemodel_path
     path = atomic_files.temporary_path(os.path.join(job_dir, "resume.solverstate"))
-    with open(path, "wb") as f:
-        f.write(state.SerializeToString())
+    _write_restorable(snapshot, path)
     try:
         caffe_solver.restore(path)
     finally:
         os.remove(path)
+
+
+def _probe_run(job, start):
+    """One iteration of the job's solver (restored from `start`, a jobs.Snapshot or None)
+    in a child Caffe (runtime.netprobe); when Caffe refuses, the job is recorded FAILED
+    with the reason and BadInputError names the solver or network file and line."""
+    from ..runtime import netprobe
+
+    runtime = solver.runtime_copy(prototxt.read_solver(job.solver_path), job.path)
+    path = atomic_files.temporary_path(os.path.join(job.path, "probe-solver.prototxt"))
+    state = atomic_files.temporary_path(os.path.join(job.path, "probe.solverstate"))
+    options = {"step": True}
+    try:
+        prototxt.write_text(path, runtime)
+        if start:
+            _write_restorable(start, state)
+            options["restore"] = state
+        netprobe.probe([("solver", path, options)])
+    except netprobe.CaffeRejectedError as err:
+        named = job.solver_path if err.about_solver else job.train_val_path
+        line = (solver.field_line(named, err.reason) if err.about_solver else
+                err.layer and netprobe.prototxt_line_of_layer(named, err.layer))
+        refused = netprobe.CaffeRejectedError(err.reason, where=f"{named}:{line}" if line
+                                              else named, about_solver=err.about_solver,
+                                              layer=err.layer)
+        job.record(status=FAILED, pid=None, message=f"cannot continue: {refused}")
+        job.save()
+        raise refused from None
+    finally:
+        for temporary in (path, state):
+            if os.path.lexists(temporary):
+                os.remove(temporary)
+
+
+def _write_restorable(snapshot, path):
+    """Write `snapshot`'s solver state to `path` with `learned_net` naming its weights
+    where they are now (Caffe's restore reads them from there)."""
+    state = prototxt.caffe_pb2().SolverState()
+    with open(snapshot.solverstate_path, "rb") as f:
+        state.ParseFromString(f.read())
+    state.learned_net = snapshot.caffemodel_path
+    with open(path, "wb") as f:
+        f.write(state.SerializeToString())
 
 
 def _resume_point(job):

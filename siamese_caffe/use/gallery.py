@@ -40,6 +40,7 @@ from . import digits, gallery_index
 FORMAT = "siamese-caffe gallery"
 VERSION = 1
 MARKER = "gallery.json"
+KIND = "gallery"     # the output guard's name for a gallery folder (runtime/staging.py)
 FILES = {"embeddings": "embeddings.npy", "labels": "labels.npy", "paths": "paths.json",
          "index": "index.faiss"}
 RERANK_EXTRA = 16            # candidates beyond k re-ranked exactly (float32 rounding slack)
@@ -154,7 +155,7 @@ def identity(embedder):
 def build(embedder, references, folder, kind="exact", force=False):
     """Embed `references` (References) with `embedder` and write the gallery `folder`
     (index `kind`, one of gallery_index.KINDS); returns the loaded Gallery."""
-    staging.check_free(folder, force, MARKER)
+    staging.check_free(folder, force, kind=KIND)
     embeddings = embedder.embed_digits(references.images)
     try:
         index = gallery_index.make_index(kind, embeddings)
@@ -235,7 +236,7 @@ def majority(neighbours):
 
 
 def _write(folder, info, embeddings, labels, paths, index, force):
-    with staging.staged_folder(folder, force, MARKER) as work:
+    with staging.staged_folder(folder, force, kind=KIND) as work:
         np.save(os.path.join(work, FILES["embeddings"]), np.asarray(embeddings, np.float32))
         np.save(os.path.join(work, FILES["labels"]), np.asarray(labels, np.int64))
         with open(os.path.join(work, FILES["paths"]), "w") as f:

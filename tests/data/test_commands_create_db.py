@@ -139,7 +139,7 @@ def test_bad_list_input_is_one_line_and_leaves_nothing(tmp_path, cli, breaker):
 
 
 @pytest.mark.parametrize("argv,fragments", [
-    (["-c", "0"], ["-c/--count", "positive integer, got 0"]),
+    (["-c", "0"], ["-c/--count", "whole number from 1", "got 0"]),
     (["-c", "-3"], ["-c/--count", "got -3"]),
     (["--val-count", "0"], ["--val-count"]),
     (["--positive-fraction", "1.5"], ["--positive-fraction"]),

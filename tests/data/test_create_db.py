@@ -123,16 +123,24 @@ def test_same_seed_same_databases_other_seed_differs(digits, tmp_path):
     assert read_db(tmp_path / "a" / "train_images") != read_db(tmp_path / "c" / "train_images")
 
 
-def test_existing_folder_is_refused_unless_forced(digits, tmp_path):
+def test_existing_folder_is_refused_and_force_replaces_only_a_dataset(digits, tmp_path):
     target = tmp_path / "db"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
     with pytest.raises(BadInputError, match="already exists"):
         create_db(str(target), digits, count=5, val_count=5, seed=1)
+    with pytest.raises(BadInputError, match="did not make"):
+        create_db(str(target), digits, count=5, val_count=5, seed=1, force=True)
     assert os.listdir(target) == ["keep.txt"]
-    create_db(str(target), digits, count=5, val_count=5, seed=1, force=True)
-    assert "keep.txt" not in os.listdir(target) and "train_images" in os.listdir(target)
-    assert sorted(os.listdir(tmp_path)) == ["db"]
+    made = tmp_path / "made"
+    create_db(str(made), digits, count=5, val_count=5, seed=1)
+    create_db(str(made), digits, count=5, val_count=6, seed=1, force=True)
+    assert "train_images" in os.listdir(made)
+    (made / "notes.txt").write_text("mine")
+    with pytest.raises(BadInputError, match="holds notes.txt"):
+        create_db(str(made), digits, count=5, val_count=5, seed=1, force=True)
+    assert (made / "notes.txt").read_text() == "mine"
+    assert sorted(os.listdir(tmp_path)) == ["db", "made"]
 
 
 def test_test_pngs_are_the_first_pairs_of_each_kind_in_rgb(caffe, dataset):

@@ -63,8 +63,9 @@ def test_neighbour_numbers_use_the_training_digits_as_reference(evaluated):
 
 def test_report_folder_holds_json_markdown_and_plots(evaluated):
     evaluation, _, folder, *_ = evaluated
-    assert sorted(os.listdir(folder)) == ["clusters.png", "distances.png", "loss.png",
-                                          "report.json", "report.md", "roc.png"]
+    assert sorted(os.listdir(folder)) == [".siamese-caffe.json", "clusters.png",
+                                          "distances.png", "loss.png", "report.json",
+                                          "report.md", "roc.png"]
     with open(os.path.join(folder, "report.json")) as f:
         assert json.load(f)["pairs"]["roc_auc"] == evaluation["pairs"]["roc_auc"]
     with open(os.path.join(folder, "report.md")) as f:

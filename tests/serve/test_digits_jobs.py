@@ -163,7 +163,10 @@ def test_a_model_trains_to_done_and_answers_as_digits(site, dataset_id, tmp_path
 @pytest.mark.parametrize("fields, field, words", [
     ({"train_epochs": "zero"}, "train_epochs", "Not a valid integer"),
     ({"dataset": "no-such-dataset"}, "dataset", "Not a valid choice"),
-    ({"batch_size": "100000"}, "batch_size", "more than the training set"),
+    ({"batch_size": "60000"}, "batch_size", "more than the training set"),
+    ({"batch_size": "100000"}, "batch_size", "between 1 and 65536"),
+    ({"train_epochs": "1" + "0" * 20}, "train_epochs", "between 1 and"),
+    ({"random_seed": "1" + "0" * 30}, "random_seed", "between 0 and"),
     ({"method": "standard"}, "method", "custom"),
     ({"learning_rate": "0.01,fast"}, "learning_rate", "Not a comma list of numbers"),
     ({"batch_size": "32,100000"}, "batch_size", "more than the training set"),

@@ -408,7 +408,7 @@ def test_bad_startup_options_are_one_line_and_status_2(site, tmp_path, capsys):
                  (["--jobs", site.jobs_dir, "--data-root", str(tmp_path / "gone")],
                   "gone: not a folder"),
                  (["--jobs", site.jobs_dir, "--port", str(port)], f"127.0.0.1:{port}"),
-                 (["--jobs", site.jobs_dir, "--threads", "0"], "--threads: must be at least 1")]
+                 (["--jobs", site.jobs_dir, "--threads", "0"], "--threads: must be a whole number from 1")]
         for options, message in cases:
             assert cli.main(["serve", "--host", "127.0.0.1", *options]) == 2
             lines = capsys.readouterr().err.strip().splitlines()

@@ -92,7 +92,7 @@ def assert_one_error_line_and_no_job(ran, jobs_dir, *fragments):
 
 
 @pytest.mark.parametrize("options, fragments", [
-    (["--epochs", "0"], ["--epochs: must be more than 0"]),
+    (["--epochs", "0"], ["--epochs: must be a finite number above 0"]),
     (["--batch-size", "500"], ["--batch-size: 500 pairs per batch", "(320 pairs)"]),
     (["--gpu", "0"], ["CPU_ONLY"]),
 ])
