@@ -132,3 +132,17 @@ def write_digit_lists(folder, train=240, val=60):
         with open(os.path.join(folder, f"{phase}.txt"), "w") as f:
             f.writelines(found)
     return folder
+
+
+def start_job_site(job, base):
+    """A server (start_server) whose jobs folder under `base` holds a copy of the trained
+    `job` and whose data root holds the digit lists and a copy of the job's create-db
+    folder as `siamesedb/` (so its LMDBs may be named by path): (Server, data root)."""
+    import shutil
+
+    data = write_digit_lists(str(base / "mnist"))
+    shutil.copytree(job.info["dataset"]["folder"], os.path.join(data, "siamesedb"))
+    jobs_dir = base / "jobs"
+    jobs_dir.mkdir()
+    shutil.copytree(job.path, jobs_dir / job.job_id)
+    return start_server(["--jobs-dir", jobs_dir, "--data-root", data], base / "logs"), data

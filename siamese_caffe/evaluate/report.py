@@ -31,6 +31,7 @@ from .report_markdown import report_markdown
 from .settings import DEFAULT_K
 
 KIND = "report"    # the output guard's name for an evaluation report folder (staging.py)
+PERCENTILES = 101    # job.json keeps the 0th, 1st, ..., 100th percentile of pair distances
 
 
 

@@ -4,20 +4,10 @@ import lmdb
 import numpy as np
 import pytest
 
-from siamese_caffe.data import datasets, mean_files
+from siamese_caffe.data import mean_files
 from siamese_caffe.errors import BadInputError
 from siamese_caffe.runtime import prototxt
 from siamese_caffe.net import transform, wrap
-
-
-@pytest.fixture
-def user_net(network_text):
-    return prototxt.parse_text(network_text, prototxt.caffe_pb2().NetParameter(), "net")
-
-
-@pytest.fixture
-def dataset(small_pair_db):
-    return datasets.load_dataset(small_pair_db)
 
 
 def first_pairs(path, count):

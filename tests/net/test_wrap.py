@@ -4,21 +4,10 @@ import lmdb
 import numpy as np
 import pytest
 
-from siamese_caffe.data import datasets
 from siamese_caffe.runtime import prototxt
 from siamese_caffe.net import wrap
 
 import netvariants
-
-
-@pytest.fixture
-def user_net(network_text):
-    return prototxt.parse_text(network_text, prototxt.caffe_pb2().NetParameter(), "net")
-
-
-@pytest.fixture
-def dataset(small_pair_db):
-    return datasets.load_dataset(small_pair_db)
 
 
 def write(net, tmp_path, name):

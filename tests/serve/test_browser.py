@@ -19,8 +19,9 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WAIT_S = 240
 
 
-@pytest.fixture(scope="module")
-def browser():
+def chromium(width, height):
+    """Debian's headless chromium through chromedriver, in a width x height window (a
+    selenium WebDriver; the caller quits it). Fails the test when either is missing."""
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
     if missing:
         pytest.fail(f"the browser test needs {' and '.join(missing)}: "
@@ -31,12 +32,18 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-proxy-server",
-                     "--disable-dev-shm-usage", "--window-size=1360,1000",
+                     "--disable-dev-shm-usage", f"--window-size={width},{height}",
                      "--force-device-scale-factor=1"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(120)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium(1360, 1000)
     yield driver
     driver.quit()
 

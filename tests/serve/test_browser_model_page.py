@@ -5,51 +5,26 @@ With SCREENSHOTS_DIR set, the screenshots go there (docs/screenshots by `make sc
 """
 
 import os
-import shutil
 
 import pytest
 
 import serving
-from test_browser import by_id, fill, loaded, shoot, status_is, wait
+from test_browser import by_id, chromium, fill, loaded, shoot, status_is, wait
 
 WIDTH = 1024
 
 
 @pytest.fixture(scope="module")
 def narrow_browser():
-    from test_browser import CHROMEDRIVER, CHROMIUM
-
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-    if missing:
-        pytest.fail(f"the browser test needs {' and '.join(missing)}: "
-                    "apt-get install -y chromium chromium-driver (make test does it as root)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-proxy-server",
-                     "--disable-dev-shm-usage", f"--window-size={WIDTH},900",
-                     "--force-device-scale-factor=1"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(120)
+    driver = chromium(WIDTH, 900)
     yield driver
     driver.quit()
 
 
 @pytest.fixture(scope="module")
 def model_site(tiny_job, tmp_path_factory):
-    """A server with tiny_job (made by `train`) in its jobs folder and a copy of that job's
-    create-db folder in its data root, as `siamesedb/`."""
-    base = tmp_path_factory.mktemp("browser-model")
-    data = serving.write_digit_lists(str(base / "mnist"))
-    shutil.copytree(tiny_job.info["dataset"]["folder"], os.path.join(data, "siamesedb"))
-    jobs_dir = base / "jobs"
-    jobs_dir.mkdir()
-    shutil.copytree(tiny_job.path, jobs_dir / tiny_job.job_id)
-    server = serving.start_server(["--jobs-dir", jobs_dir, "--data-root", data], base / "logs")
+    """A server with tiny_job and its dataset (see serving.start_job_site)."""
+    server, data = serving.start_job_site(tiny_job, tmp_path_factory.mktemp("browser-model"))
     yield server, data, tiny_job.job_id
     assert server.stop() == 0, server.log()
 

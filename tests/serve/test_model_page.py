@@ -5,7 +5,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -25,15 +24,8 @@ ROOT = project_paths.ROOT
 
 @pytest.fixture(scope="module")
 def site(tiny_job, tmp_path_factory):
-    """A server whose jobs folder holds a copy of tiny_job (made by `train`) and whose data
-    root holds a copy of its dataset (so its LMDBs may be named by path)."""
-    base = tmp_path_factory.mktemp("model-page")
-    data = serving.write_digit_lists(str(base / "mnist"))
-    shutil.copytree(tiny_job.info["dataset"]["folder"], os.path.join(data, "siamesedb"))
-    jobs_dir = base / "jobs"
-    jobs_dir.mkdir()
-    shutil.copytree(tiny_job.path, jobs_dir / tiny_job.job_id)
-    server = serving.start_server(["--jobs-dir", jobs_dir, "--data-root", data], base / "logs")
+    """A server with tiny_job and its dataset (see serving.start_job_site)."""
+    server, data = serving.start_job_site(tiny_job, tmp_path_factory.mktemp("model-page"))
     yield server, data, tiny_job.job_id
     assert server.stop() == 0, server.log()
 

@@ -7,7 +7,6 @@ import os
 import shutil
 
 import numpy as np
-import pytest
 
 from siamese_caffe.infer import embedding
 from siamese_caffe.runtime import devices, prototxt
