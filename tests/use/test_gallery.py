@@ -29,7 +29,7 @@ def built(cli, job_copy, digit_pngs, tmp_path):
 
 def test_build_writes_embeddings_labels_paths_identity_and_index(built, job_copy, digit_pngs):
     folder, _, entries = digit_pngs
-    assert sorted(os.listdir(built)) == ["embeddings.npy", "gallery.json", "index.faiss",
+    assert sorted(n for n in os.listdir(built) if n != ".siamese-caffe.json") == ["embeddings.npy", "gallery.json", "index.faiss",
                                          "labels.npy", "paths.json"]
     with open(built / "gallery.json") as f:
         info = json.load(f)
@@ -149,7 +149,7 @@ def test_bad_list_lines_and_outputs_are_refused_in_one_line(cli, job_copy, digit
         line = cli("gallery", "build", "--job", job_copy.path, list_path, "-o", mine,
                    *extra).error_line("gallery")
         assert str(mine) in line
-    assert "not a folder this tool made (no gallery.json)" in line
+    assert "a folder siamese-caffe did not make" in line
     assert os.listdir(mine) == ["notes.txt"]
     line = cli("gallery", "search", mine, entries[0][0]).error_line("gallery")
     assert line.endswith(f"{mine}: not a gallery (no gallery.json)")
