@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 import cpupeak  # noqa: E402  (bench/cpupeak.py)
 import netflops  # noqa: E402  (bench/netflops.py)
 import torchnet  # noqa: E402  (bench/torchnet.py)
-from siamese_caffe.data import create_db, image_sources  # noqa: E402
+from siamese_caffe.data import create_db, image_sources, lmdb_reader  # noqa: E402
 from siamese_caffe.net import netcheck, solver  # noqa: E402
 from siamese_caffe.runtime import blasinfo, caffe_env, devices, prototxt  # noqa: E402
 from siamese_caffe.train import jobsetup, training  # noqa: E402
@@ -117,7 +117,6 @@ def memory_fed(job, caffe, user_net, batch_size):
 
 def load_arrays(job, caffe):
     """The training pairs, mean-subtracted, as (N, 3, H, W) float32 and labels (N, 1, 1, 1)."""
-    import lmdb
 
     pb2 = caffe.proto.caffe_pb2
     with open(job.mean_file, "rb") as f:
@@ -125,11 +124,11 @@ def load_arrays(job, caffe):
     folder = job.info["dataset"]["folder"]
     shape = tuple(job.image_shape)
     images, labels = [], []
-    with lmdb.open(os.path.join(folder, "train_images"), readonly=True, lock=False) as env, \
+    with lmdb_reader.open_readonly(os.path.join(folder, "train_images")) as env, \
             env.begin() as txn:
         for _, raw in txn.cursor():
             images.append(np.frombuffer(pb2.Datum.FromString(raw).data, np.uint8).reshape(shape))
-    with lmdb.open(os.path.join(folder, "train_labels"), readonly=True, lock=False) as env, \
+    with lmdb_reader.open_readonly(os.path.join(folder, "train_labels")) as env, \
             env.begin() as txn:
         labels = [pb2.Datum.FromString(raw).float_data[0] for _, raw in txn.cursor()]
     return ((np.stack(images) - mean).astype(np.float32),

@@ -12,7 +12,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import SiameseCaffeError
+from . import errors
 
 # subcommand name -> module under siamese_caffe.commands, in workflow order
 COMMANDS = {
@@ -109,31 +109,8 @@ def _command_module(name):
 
 def _run(args, label):
     """Run the chosen command; errors a user can cause become one line under `label`."""
-    from .runtime import interrupts
-
-    try:
-        with interrupts.sigterm_as_interrupt():
-            return args._run(args) or 0
-    except SiameseCaffeError as err:
-        print(f"{label}: error: {err}", file=sys.stderr)
-        return err.exit_code
-    except BrokenPipeError:
-        # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
-        sys.stdout = open(os.devnull, "w")
-        return 0
-    except OSError as err:
-        # the machine refused (disk full, permission denied, read-only file system): one
-        # line naming the file; whatever was being written was built aside and removed
-        if err.filename is None and err.errno is None:
-            raise
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"{label}: error: {where}{err.strerror or err}",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as err:
-        how = " by SIGTERM" if isinstance(err, interrupts.Terminated) else ""
-        print(f"{label}: interrupted{how}", file=sys.stderr)
-        return 130
+    args._label = label          # for a child that reports in the command's name
+    return errors.run_reported(label, lambda: args._run(args))
 
 
 if __name__ == "__main__":

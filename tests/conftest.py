@@ -31,14 +31,15 @@ class Ran:
 
 
 @pytest.fixture
-def cli(capsys):
-    """Run `siamese-caffe ARGS` in this process (cli.main), capturing its output: a Ran."""
+def cli(capfd):
+    """Run `siamese-caffe ARGS` in this process (cli.main), capturing its output — and its
+    children's: `train` trains in a child process — : a Ran."""
     from siamese_caffe import cli as command_line
 
     def run(*args):
-        capsys.readouterr()
+        capfd.readouterr()
         code = command_line.main([str(a) for a in args])
-        out, err = capsys.readouterr()
+        out, err = capfd.readouterr()
         return Ran(code, out, err)
     return run
 

@@ -70,7 +70,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..train import jobs, training
+    from ..train import jobs, trainer_process
     from ..errors import BadInputError
 
     if bool(args.dataset) == bool(args.resume):
@@ -82,22 +82,24 @@ def run(args):
         created = [job]
     else:
         created = _create_jobs(args)
-    status = training.DONE
+    code = 0
     for job in created:
-        try:
-            status = training.train_job(job, resume=bool(args.resume), gpu=args.gpu,
-                                        progress=not args.no_progress)
-        except training.TrainingStoppedError:
-            _summarise(args, jobs.Job.load(job.path), quiet=True)
-            if len(created) == 1:
-                raise
-            _say(args, f"job {job.job_id}: {jobs.Job.load(job.path).message}")
-            status = jobs.DIVERGED
+        # in a child process, so a trainer killed by a signal is recorded at once
+        code = trainer_process.train_in_child(
+            job, getattr(args, "_label", "siamese-caffe train"), resume=bool(args.resume),
+            gpu=args.gpu, progress=not args.no_progress)
+        now = jobs.Job.load(job.path)
+        if code == 1 and now.status == jobs.DIVERGED:
+            _summarise(args, now, quiet=True)     # the child said why, in one line
+            if len(created) > 1:
+                _say(args, f"job {job.job_id}: {now.message}")
             continue
-        _summarise(args, jobs.Job.load(job.path))
-        if status == training.INTERRUPTED:
+        if code not in (0, 130):
+            return code                           # refused: the child said why
+        _summarise(args, now)
+        if code == 130:
             return 130
-    return 0 if status == training.DONE else 1
+    return code
 
 
 def _create_jobs(args):

@@ -19,12 +19,10 @@ import math
 import os
 from dataclasses import dataclass
 
-import lmdb
-
 from ..errors import BadInputError
 from ..runtime import input_files
 from ..runtime import prototxt
-from . import lmdb_check, mean_files
+from . import lmdb_check, lmdb_reader, mean_files
 
 PHASES = ("train", "val")
 
@@ -178,7 +176,7 @@ def _describe(ident):
 
 def _first_value(path):
     """The bytes of the first record (in key order) of an LMDB."""
-    with lmdb.open(path, readonly=True, lock=False, subdir=True) as env, env.begin() as txn:
+    with lmdb_reader.open_readonly(path) as env, env.begin() as txn:
         cursor = txn.cursor()
         cursor.first()
         return bytes(cursor.value())

@@ -9,7 +9,7 @@ Two checks, both BadInputError naming the database:
   read without touching the map's other pages), and long enough to hold every page
   its meta page says it has; it returns the number of records;
 - `walk_pair_dbs(items)`, in a child process (`python -m siamese_caffe.data.lmdb_check`):
-  each database is opened as Caffe opens it (read-only, with its lock file), every
+  each database is opened as Caffe opens it (read-only, no lock file), every
   record is read in key order and decoded as a Datum — a pair of the expected shape
   in the image DB, a one-value label in the label DB, under the same keys. A corrupted
   page that makes LMDB raise, or crash the child with a signal, is reported as the
@@ -29,6 +29,7 @@ import lmdb
 
 from .. import PROJECT_ROOT
 from ..errors import BadInputError
+from . import lmdb_reader
 
 META_PAGES = 2
 MIN_PAGE = 4096      # LMDB pages are the OS page size, at least 4 KiB
@@ -47,7 +48,7 @@ def quick_check(path):
         raise BadInputError(f"damaged: data.mdb is {size} bytes, too short for an LMDB "
                             "(cut short)", where=path)
     try:
-        env = lmdb.open(path, readonly=True, lock=False, subdir=True)
+        env = lmdb_reader.open_readonly(path)
     except lmdb.Error as err:
         raise BadInputError(f"damaged: data.mdb is not a readable LMDB ({_lmdb_text(err)})",
                             where=path) from None
@@ -144,12 +145,11 @@ def _walk_labels(path, keys, pb2):
 
 
 def _open_as_caffe(path):
-    """The LMDB opened as Caffe's Data layer opens it (read-only, with the lock file)."""
+    """The LMDB opened as Caffe's Data layer opens it (read-only, no lock file)."""
     try:
-        return lmdb.open(path, readonly=True, lock=True, subdir=True, readahead=False)
+        return lmdb_reader.open_readonly(path, readahead=False)
     except lmdb.Error as err:
-        raise _Bad(path, f"Caffe cannot open it ({_lmdb_text(err)}); Caffe needs to "
-                         "create lock.mdb there, so the folder must be writable") from None
+        raise _Bad(path, f"Caffe cannot open it ({_lmdb_text(err)})") from None
 
 
 def _lmdb_text(err):

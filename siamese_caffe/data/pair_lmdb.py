@@ -9,7 +9,7 @@ array (datum_codec) and appended in one transaction per database per batch.
 """
 
 from ..runtime.progress import bar as progress_bar
-from . import datum_codec
+from . import datum_codec, lmdb_reader
 from .lmdb_writer import LmdbWriter, estimate_map_size
 
 BATCH_RECORDS = 10000     # records per LMDB transaction (≈ 24 MB of MNIST pairs)
@@ -64,15 +64,14 @@ def read_pair_records(image_db, label_db=None):
 
     The records are expected to be checked first (lmdb_check.walk_pair_dbs): raw pair
     Datums, one label under each image key."""
-    import lmdb
     import numpy as np
 
     from ..runtime import prototxt
 
     pb2 = prototxt.caffe_pb2()
     keys, pairs, same = [], [], []
-    with lmdb.open(image_db, readonly=True, lock=False) as images, images.begin() as image_txn:
-        labels = lmdb.open(label_db, readonly=True, lock=False) if label_db else None
+    with lmdb_reader.open_readonly(image_db) as images, images.begin() as image_txn:
+        labels = lmdb_reader.open_readonly(label_db) if label_db else None
         try:
             label_txn = labels.begin() if labels else None
             for key, raw in image_txn.cursor():

@@ -36,7 +36,8 @@ def owner_pid(name):
 
 
 def pid_alive(pid):
-    """Whether a process with this id exists (one of another user counts as alive)."""
+    """Whether a process with this id exists (one of another user counts as alive; a
+    zombie, dead but not yet reaped by its parent, does not)."""
     if pid <= 0:
         return False
     try:
@@ -45,7 +46,12 @@ def pid_alive(pid):
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[-1].split()[:1]
+    except OSError:
+        return True
+    return state != [b"Z"]
 
 
 def stale_temporaries(folder, prefix=""):

@@ -25,6 +25,7 @@ from .. import PROJECT_ROOT
 from ..errors import BadInputError
 
 FATAL_LINE = re.compile(r"^F\d{4}(?:\d{4})? [\d:.]+\s+\d+ ([^\]:]*)(?::\d+)?\] (.*)$")
+ERROR_LINE = re.compile(r"^[FE]\d{4}(?:\d{4})? [\d:.]+\s+\d+ ([^\]:]*)(?::\d+)?\] (.*)$")
 LAYER_LINE = re.compile(r"^I\S* [\d:.]+\s+\d+ [^\]]*\] (?:Creating [Ll]ayer|Setting up) (\S+)$")
 SOLVER_SOURCES = re.compile(r"(^|_)solver")     # sgd_solver.cpp, solver.cpp, solver_factory.hpp
 STARTED = "PROBING "

@@ -16,7 +16,7 @@ import tempfile
 
 from ..errors import BadInputError, SiameseCaffeError
 from ..runtime import atomic_files, prototxt, ranges, staging
-from ..data import create_db, datasets, image_list, mean_files, pair_pictures
+from ..data import create_db, datasets, image_list, lmdb_reader, mean_files, pair_pictures
 from ..net import netcheck
 from ..train import jobsetup
 from ..train.settings import sweep
@@ -229,13 +229,12 @@ def register_prebuilt(dataset):
 
 def _label_counts(label_db):
     """(records, same-class records) of a label LMDB (float_data 1.0 = same class)."""
-    import lmdb
 
     datum = prototxt.caffe_pb2().Datum()
     count = same = 0
     if not os.path.isfile(os.path.join(label_db, "data.mdb")):
         raise BadInputError("missing LMDB (no data.mdb)", where=label_db)
-    with lmdb.open(label_db, readonly=True, lock=False) as env, env.begin() as txn:
+    with lmdb_reader.open_readonly(label_db) as env, env.begin() as txn:
         for _, value in txn.cursor():
             datum.ParseFromString(value)
             count += 1
@@ -246,14 +245,13 @@ def _label_counts(label_db):
 
 def _lmdb_mean(image_db):
     """(3, H, W) float64 mean of an LMDB of raw uint8 Datums."""
-    import lmdb
     import numpy as np
 
     datum = prototxt.caffe_pb2().Datum()
     total, count = None, 0
     if not os.path.isfile(os.path.join(image_db, "data.mdb")):
         raise BadInputError("missing LMDB (no data.mdb)", where=image_db)
-    with lmdb.open(image_db, readonly=True, lock=False) as env, env.begin() as txn:
+    with lmdb_reader.open_readonly(image_db) as env, env.begin() as txn:
         for _, value in txn.cursor():
             datum.ParseFromString(value)
             shape = (datum.channels, datum.height, datum.width)

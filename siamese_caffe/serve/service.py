@@ -148,7 +148,7 @@ class JobService:
                                message="aborted before training began")
                 elif cut_off or code < 0:       # the trainer died: say of what, and why
                     job.record(status=jobs.RUNNING)
-                    job.notice_dead_trainer(_signal_name(code))
+                    job.notice_dead_trainer(-code if code < 0 else None)
                 else:
                     job.record(status=jobs.FAILED, message=_last_error(tail, code), pid=None)
                 job.save()
@@ -208,16 +208,6 @@ class JobService:
 
     def close(self):
         self.queue.close()
-
-
-def _signal_name(code):
-    """'SIGABRT' for a child's return code -6; None for an exit status."""
-    import signal
-
-    try:
-        return signal.Signals(-code).name if code < 0 else None
-    except ValueError:
-        return f"signal {-code}"
 
 
 def _last_error(tail, code):

@@ -152,16 +152,17 @@ class Job:
         _check_info(info, job_file)
         return cls(path, info)
 
-    def notice_dead_trainer(self, signal_name=None):
-        """When job.json says RUNNING but its training process is gone (killed, or Caffe
-        aborted it), record FAILED with the reason — Caffe's fatal message from
-        caffe_output.log when there is one — in memory (the next save writes it)."""
+    def notice_dead_trainer(self, signum=None):
+        """When job.json says RUNNING but its training process is gone (killed by signal
+        `signum` when known, or Caffe aborted it), record FAILED with the reason — Caffe's
+        last error from caffe_output.log when there is one — in memory (the next save
+        writes it); whether it did."""
         pid = self.pid if isinstance(self.pid, int) else None
         if self.status != RUNNING or pid == os.getpid():
             return False
         if pid and atomic_files.pid_alive(pid):
             return False
-        self.record(status=FAILED, pid=None, message=death_message(self, pid, signal_name))
+        self.record(status=FAILED, pid=None, message=death_message(self, pid, signum))
         return True
 
     @property
@@ -470,18 +471,29 @@ class Job:
         atomic_files.write_json(os.path.join(self.path, JOB_FILE), self.info)
 
 
-def death_message(job, pid, signal_name=None):
-    """Why a training process that left its job RUNNING ended, for job.json's message."""
-    how = f"was killed by {signal_name}" if signal_name else "ended without finishing"
-    fatal = last_caffe_fatal(job.file("caffe_log"))
-    why = f": Caffe aborted it ({fatal})" if fatal else ""
-    return (f"the training process{f' (pid {pid})' if pid else ''} {how}{why}; "
-            f"--resume {job.path} continues from the last snapshot once the cause is fixed")
+def death_message(job, pid, signum=None):
+    """Why a training process that left its job RUNNING ended, for job.json's message:
+    "training stopped by signal 6 (SIGABRT): <Caffe's last error line>; --resume ..."."""
+    how = (f"training stopped by {signal_text(signum)}" if signum else
+           f"the training process{f' (pid {pid})' if pid else ''} ended without finishing")
+    last = last_caffe_error(job.file("caffe_log"))
+    return (f"{how}{f': {last}' if last else ''}; --resume {job.path} continues from "
+            "the last snapshot once the cause is fixed")
 
 
-def last_caffe_fatal(log_path, tail_bytes=1 << 16):
-    """Caffe's last fatal message in a job's caffe_output.log since its last run began
-    (str), or None."""
+def signal_text(signum):
+    """'signal 6 (SIGABRT)' for 6."""
+    import signal
+
+    try:
+        return f"signal {signum} ({signal.Signals(signum).name})"
+    except ValueError:
+        return f"signal {signum}"
+
+
+def last_caffe_error(log_path, tail_bytes=1 << 16):
+    """Caffe's last fatal (F) or error (E) message in a job's caffe_output.log since its
+    last run began (str, Caffe's "Check failed" text put in words), or None."""
     from ..runtime import netprobe
 
     try:
@@ -490,14 +502,14 @@ def last_caffe_fatal(log_path, tail_bytes=1 << 16):
             lines = f.read().decode("utf-8", "replace").splitlines()
     except OSError:
         return None
-    fatal = None
+    last = None
     for line in lines:
         if line.startswith("# ") and "siamese-caffe train" in line:
-            fatal = None                  # a later run began
-        match = netprobe.FATAL_LINE.match(line)
+            last = None                  # a later run began
+        match = netprobe.ERROR_LINE.match(line)
         if match:
-            fatal = match.group(2)
-    return fatal
+            last = netprobe.readable(match.group(2))
+    return last
 
 
 def _check_info(info, where):
