@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 
 from ..errors import BadInputError
-from ..runtime import netprobe, prototxt
+from ..runtime import netprobe, prototxt, ranges
 
 INPUT_BLOB = "data"
 LABEL_BLOB = "label"
@@ -176,6 +176,10 @@ def _check_phase(net, where=None):
                                 f"(the Slice top '{inputs[0 if side == LEFT else 1]}')",
                                 where=where)
     param = loss.contrastive_loss_param
+    line = netprobe.prototxt_line_of_layer(where, loss.name) if where else None
+    ranges.check(param.margin, ranges.MARGIN,
+                 f"{where}:{line}: layer '{loss.name}' margin" if line else
+                 f"{where or 'network'}: layer '{loss.name}' margin")
     return NetInfo(loss.name, loss.top[0], features, float(param.margin),
                    bool(param.legacy_version), inputs)
 

@@ -154,8 +154,33 @@ def solver_parameter(template, plan, *, seed, gpu=None, base_lr=None, lr_policy=
     solver.solver_mode = solver.CPU if gpu is None else solver.GPU
     if gpu is not None:
         solver.device_id = int(gpu)
+    check_values(solver, where)
     check_policy_fields(solver, where)
     return solver, notes
+
+
+VALUE_SPECS = {"momentum": ranges.DECAY, "momentum2": ranges.DECAY,
+               "rms_decay": ranges.DECAY, "weight_decay": ranges.WEIGHT_DECAY,
+               "delta": ranges.DELTA}
+
+
+def check_values(solver, where):
+    """BadInputError naming the template's file and line for a solver value Caffe would
+    abort on or silently train badly with: momentum, momentum2 or rms_decay outside
+    [0, 1), weight_decay below 0, delta not above 0, clip_gradients 0 (negative is
+    Caffe's "off"; 0 would zero every gradient)."""
+    for field, spec in VALUE_SPECS.items():
+        ranges.check(getattr(solver, field), spec, f"{_at(where, field)}: {field}")
+    if solver.clip_gradients == 0:
+        raise BadInputError("clip_gradients 0 would scale every gradient to 0; give a "
+                            "positive L2 norm, or a negative value (Caffe's default -1) "
+                            "for no clipping", where=_at(where, "clip_gradients"))
+
+
+def _at(where, field):
+    """`where:line` of `field` in the solver file `where` (just `where` when not found)."""
+    line = field_line(where, field) if where else None
+    return f"{where}:{line}" if line else where
 
 
 def runtime_copy(solver, job_dir):
@@ -242,16 +267,22 @@ STEPSIZE_POLICIES = ("step", "sigmoid")
 
 
 def check_policy_fields(solver, where):
-    """BadInputError for the lr policy fields Caffe's solver checks at its first update
-    (and would abort the process on): gamma below 0, stepsize not above 0, poly without
-    max_iter."""
+    """BadInputError (naming the file and line) for the lr policy fields Caffe's solver
+    checks at its first update (and would abort the process on), and those that make no
+    schedule: gamma below 0 (sigmoid, inv) or not above 0 (step, multistep, exp: a rate
+    of 0 after the first step), power below 0 (inv, poly: a growing rate), stepsize not
+    above 0, poly without max_iter."""
     policy = solver.lr_policy
     if policy in GAMMA_POLICIES and solver.gamma < 0:
         raise BadInputError(f"lr_policy '{policy}' needs gamma >= 0, got {solver.gamma:g}",
-                            where=where)
+                            where=_at(where, "gamma"))
+    if policy in ("step", "multistep", "exp"):
+        ranges.check(solver.gamma, ranges.GAMMA, f"{_at(where, 'gamma')}: gamma")
+    if policy in ("inv", "poly"):
+        ranges.check(solver.power, ranges.POWER, f"{_at(where, 'power')}: power")
     if policy in STEPSIZE_POLICIES and not solver.stepsize > 0:
         raise BadInputError(f"lr_policy '{policy}' needs stepsize > 0, got {solver.stepsize}",
-                            where=where)
+                            where=_at(where, "stepsize"))
     if policy == "poly" and not solver.max_iter > 0:
         raise BadInputError("lr_policy 'poly' needs max_iter > 0", where=where)
 

@@ -23,12 +23,13 @@ INT64_MAX = 2 ** 63 - 1      # Caffe's random_seed (int64)
 @dataclass(frozen=True)
 class Spec:
     """A kind of number: `kind` int or float, bounds (inclusive `minimum`/`maximum`, or
-    exclusive `above`), and what it is, for messages."""
+    exclusive `above`/`below`), and what it is, for messages."""
 
     kind: type
     minimum: float = None
     maximum: float = None
     above: float = None
+    below: float = None
 
     def describe(self):
         """'a whole number from 1 to 65535', 'a finite number above 0', ..."""
@@ -42,6 +43,8 @@ class Spec:
                 f" and at most {_fmt(self.maximum)}" if low else f"at most {_fmt(self.maximum)}"
         if low.startswith("from") and not high:
             low = f"of at least {_fmt(self.minimum)}"
+        if self.below is not None:
+            high += f"{' and ' if low else ''}below {_fmt(self.below)}"
         return " ".join(filter(None, [noun, low + high]))
 
 
@@ -65,6 +68,13 @@ ACCUMULATION = Spec(int, 1, 1024)          # batches whose gradients add up (Caf
 CROP = Spec(int, 1, 1 << 16)               # crop side in pixels (checked against the images later)
 MICRO_BATCH = Spec(int, 1, 1024)           # concurrent requests run as one forward pass
 UPLOAD_MB = Spec(float, maximum=4096, above=0)   # the largest request body
+# Solver and network values (checked in net/solver.py and net/netcheck.py, before Caffe):
+DECAY = Spec(float, 0.0, below=1.0)        # momentum, momentum2, rms_decay: 1 never forgets, diverges
+WEIGHT_DECAY = Spec(float, 0.0)            # a negative decay grows the weights
+DELTA = Spec(float, above=0)               # AdaGrad/RMSProp/AdaDelta/Adam divide by it
+GAMMA = Spec(float, above=0)               # step/multistep/exp: 0 stops learning after a step
+POWER = Spec(float, 0.0)                   # inv/poly: a negative power grows the rate
+MARGIN = Spec(float, maximum=1e6, above=0)  # ContrastiveLoss: at 0 every pair costs nothing
 
 
 def check(value, spec, where, shown=None):
@@ -85,7 +95,8 @@ def check(value, spec, where, shown=None):
             raise BadInputError(f"must be {spec.describe()}, got {value!r}", where=where)
     if ((spec.minimum is not None and value < spec.minimum)
             or (spec.maximum is not None and value > spec.maximum)
-            or (spec.above is not None and not value > spec.above)):
+            or (spec.above is not None and not value > spec.above)
+            or (spec.below is not None and not value < spec.below)):
         raise BadInputError(f"must be {spec.describe()}, got {shown or _fmt(value)}",
                             where=where)
     return value

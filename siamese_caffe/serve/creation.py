@@ -53,6 +53,11 @@ FIELD_LIMITS = {"train_epochs": ranges.EPOCHS, "random_seed": ranges.SEED,
                 "learning_rate": ranges.LEARNING_RATE, "snapshot_interval": ranges.INTERVAL,
                 "val_interval": ranges.INTERVAL}
 FLOAT_FIELD_LIMIT = 1e6       # any other float field (gamma, power, rms_decay, ...)
+# Solver values the form sets, judged as the command line's solver template is (net/solver.py)
+FIELD_SPECS = {"rms_decay": ranges.DECAY, "lr_step_gamma": ranges.GAMMA,
+               "lr_multistep_gamma": ranges.GAMMA, "lr_exp_gamma": ranges.GAMMA,
+               "lr_inv_gamma": ranges.POWER, "lr_inv_power": ranges.POWER,
+               "lr_poly_power": ranges.POWER, "lr_sigmoid_gamma": ranges.POWER}
 
 
 def number(form, name, kind=float, default=None, minimum=None, maximum=None, errors=None):
@@ -79,6 +84,12 @@ def number(form, name, kind=float, default=None, minimum=None, maximum=None, err
                   f"between {minimum} and {maximum:g}")
         errors.setdefault(name, []).append(f"Number must be {bounds}.")
         return default
+    if name in FIELD_SPECS:
+        try:
+            ranges.check(value, FIELD_SPECS[name], name)
+        except BadInputError as err:
+            errors.setdefault(name, []).append(str(err).split(": ", 1)[-1])
+            return default
     return value
 
 
