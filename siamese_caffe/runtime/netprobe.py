@@ -100,12 +100,48 @@ def fatal_details(stderr):
             continue
         match = FATAL_LINE.match(line)
         if match:
-            return match.group(1), readable(match.group(2)), layer
+            reason = readable(match.group(2))
+            inputs = layer and layer_inputs(lines, layer)
+            return match.group(1), f"{reason}{f'; its inputs: {inputs}' if inputs else ''}", layer
         if line.startswith(STEPPING):
             layer = None                 # set-up is over: a later failure is not in it
     errors = [line for line in lines if not line[:1] in "IWE" or not line[1:5].isdigit()]
     last = (errors or lines or ["the Caffe process died without a message"])[-1]
     return None, last, None
+
+
+WIRING_LINE = re.compile(r"^I\S* [\d:.]+\s+\d+ net\.cpp:\d+\] (\S+) (<-|->) (\S+)$")
+TOP_SHAPE_LINE = re.compile(r"^I\S* [\d:.]+\s+\d+ net\.cpp:\d+\] Top shape: ([\d ]+) \(")
+
+
+def layer_inputs(lines, layer):
+    """'pool1_left 32x20x12x12, ...': the bottoms of `layer` and their shapes, from the
+    wiring ("L <- blob", "L -> blob") and "Top shape" lines of Caffe's set-up log; None
+    when the log does not say."""
+    shapes, bottoms, tops = {}, [], []
+    for line in lines:
+        wired = WIRING_LINE.match(line)
+        if wired:
+            name, arrow, blob = wired.groups()
+            if arrow == "->":
+                tops.append(blob)
+            elif name == layer:
+                bottoms.append(blob)
+            continue
+        shape = TOP_SHAPE_LINE.match(line)
+        if shape and tops:
+            shapes[tops.pop(0)] = "x".join(shape.group(1).split())
+        elif "Setting up" in line or "Creating Layer" in line:
+            tops = [] if "Creating Layer" in line else tops
+    known = [f"{blob} {shapes[blob]}" for blob in bottoms if blob in shapes]
+    return ", ".join(known) or None
+
+
+EXPLAINED = {   # Caffe's checks without a message of their own, said in words
+    "data_": "a blob of no elements: the layer's output does not fit its input "
+             "(a kernel, crop or slice larger than it?)",
+    "shape[i] >= 0": "a blob of negative size: the layer's output does not fit its input",
+}
 
 
 CHECK = re.compile(r"^Check failed: (.+?) \(([^()]* vs\. [^()]*)\)\s*(.*)$")
@@ -114,9 +150,19 @@ CHECK = re.compile(r"^Check failed: (.+?) \(([^()]* vs\. [^()]*)\)\s*(.*)$")
 def readable(message):
     """Caffe's fatal message with its explanation first: "Check failed: a == b (0 vs. 1)
     Why." becomes "Why. (Caffe's check a == b failed: 0 vs. 1)"; unchanged otherwise."""
-    match = CHECK.match(message.strip())
+    text = message.strip()
+    bare = re.match(r"^Check failed: (.+?)\s*(?:\(([^()]* vs\. [^()]*)\))?$", text)
+    if bare and not CHECK.match(text) or bare and not CHECK.match(text).group(3):
+        check, values = bare.group(1), f": {bare.group(2)}" if bare.group(2) else ""
+        if check in EXPLAINED:
+            return f"{EXPLAINED[check]} (Caffe's check {check} failed{values})"
+        said = re.match(r"^(\S+ [=!<>]+ \S+) ([A-Z].*)$", check)
+        if said:
+            return f"{said.group(2).strip()} (Caffe's check {said.group(1)} failed{values})"
+        return f"Caffe's check {check} failed{values}"
+    match = CHECK.match(text)
     if not match or not match.group(3):
-        return message.strip()
+        return text
     check, values, why = match.groups()
     return f"{why.strip()} (Caffe's check {check} failed: {values})"
 

@@ -159,10 +159,10 @@ def _run(job, device, start, progress, out):
     """Build the solver and run the loop with Caffe's log captured; (status, message)."""
     header = (f"siamese-caffe train {job.job_id}: "
               + (f"resuming from iteration {start.iteration}" if start else "starting"))
+    caffe = caffe_env.import_caffe()      # first: caffe_output_to finds its glog loaded
     with caffe_log.caffe_output_to(job.file("caffe_log"), header) as user_stream, \
             interrupts.stop_requests() as stop, \
             trainlog.TrainLog(job.file("train_log")) as log:
-        caffe = caffe_env.import_caffe()
         devices.set_mode(caffe, device)
         caffe_solver = _make_solver(caffe, job)
         if start:
