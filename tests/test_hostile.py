@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -31,8 +32,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def fingerprint(*paths):
     """{path: sha256 or 'dir'} of every file and folder under `paths` (links not followed),
-    but for LMDB's lock.mdb, the reader table every reader of a database (Caffe's Data
-    layer) writes its slot in."""
+    LMDB's lock.mdb included: readers (ours and Caffe's Data layer) take no lock."""
     found = {}
     for top in map(str, paths):
         if not os.path.lexists(top):
@@ -45,8 +45,7 @@ def fingerprint(*paths):
             found[root] = "dir"
             for name in names:
                 path = os.path.join(root, name)
-                if name != "lock.mdb":
-                    found[path] = _digest(path)
+                found[path] = _digest(path)
     return found
 
 
@@ -174,6 +173,38 @@ def test_evaluate_and_visualize_refuse_a_users_folder(tiny_job, digit_pngs, tmp_
     assert fingerprint(mine, tiny_job.path) == before
 
 
+def test_reading_a_dataset_or_a_job_changes_none_of_their_files(
+        small_pair_db, tiny_job, digit_pngs, tmp_path, cli_process):
+    """Training, infer-db, evaluate and the twin's users leave every byte of their inputs
+    as it was, and create nothing beside them: no lock.mdb in an LMDB folder."""
+    dataset = tmp_path / "siamesedb"
+    shutil.copytree(small_pair_db, dataset)
+    for lock in dataset.glob("*/lock.mdb"):
+        lock.unlink()                       # a dataset copied without its lock files
+    folder, listing, _ = digit_pngs
+    job = _copied_job(tiny_job, tmp_path)
+    image = os.path.join(folder, open(listing).read().split()[0])
+    inputs = [dataset, job, listing, image]
+    before = fingerprint(*inputs)
+    runs = [["train", dataset, "--jobs-dir", tmp_path / "new-jobs", "--epochs", 1, "-b", 32,
+             "--gpu", "cpu", "--no-progress"],
+            ["infer-db", dataset / "val_images", "--labels", dataset / "val_labels",
+             "--job", job],
+            ["export", "--job", job, "-o", tmp_path / "bundle.tar.gz"],
+            ["infer", "--job", job, image],
+            ["verify", "--job", job, image, image],
+            ["gallery", "build", "--job", job, "-o", tmp_path / "gallery", listing]]
+    for args in runs:
+        ran = cli_process(*args, cwd=folder)
+        assert ran.returncode == 0, (args, ran.stderr)
+        assert fingerprint(*inputs) == before, args
+    assert not list(dataset.glob("*/lock.mdb"))
+    before = fingerprint(dataset)
+    ran = cli_process("evaluate", "--job", job, "-o", tmp_path / "report")   # records in job
+    assert ran.returncode == 0, ran.stderr
+    assert fingerprint(dataset) == before
+
+
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path, cli_process):
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "demo.json").write_text("{}")     # a look-alike is not enough
@@ -235,6 +266,38 @@ def test_a_shape_error_names_the_layer_and_its_line(small_pair_db, network_text,
     assert named < number     # the line of the layer's name, just above its kernel_size
 
 
+def _layer_line(text, name):
+    return text.splitlines().index(f'  name: "{name}"') + 1
+
+
+def _right_feature_of_three(text):
+    """The right branch's feature layer with 3 outputs (params of its own), the left's 2."""
+    head, right = text.split('name: "feat_right"')
+    right = right.replace('"feat_w"', '"fr_w"').replace('"feat_b"', '"fr_b"').replace(
+        "num_output: 2", "num_output: 3", 1)
+    return head + 'name: "feat_right"' + right
+
+
+@pytest.mark.parametrize("edit, layer, fragment", [
+    (_right_feature_of_three, "loss", "feat_right 32x3"),     # the loss's inputs disagree
+    (lambda t: t.replace("slice_point: 2", "slice_point: 5"), "slice_pair", "negative size"),
+    (lambda t: t.replace("num_output: 50 kernel_size: 5", "num_output: 50 kernel_size: 13", 1),
+     "conv2_left", "does not fit its input"),
+])
+def test_caffe_shape_errors_name_the_layer_its_line_and_its_inputs(
+        small_pair_db, network_text, tmp_path, cli_process, edit, layer, fragment):
+    text = edit(network_text)
+    assert text != network_text
+    network = tmp_path / "shapes.prototxt"
+    network.write_text(text)
+    line = hostile(cli_process, ["train", small_pair_db, "-n", network, "--jobs-dir",
+                                 tmp_path / "jobs", "--allow-unshared", "-b", 32],
+                   "train", f"{network}:{_layer_line(text, layer)}: ", f"layer '{layer}'",
+                   fragment, "its inputs: ", inputs=[network, small_pair_db])
+    assert "Check failed" not in line
+    assert not (tmp_path / "jobs").exists() or os.listdir(tmp_path / "jobs") == []
+
+
 def _copied_job(tiny_job, tmp_path):
     path = tmp_path / "jobs" / tiny_job.job_id
     shutil.copytree(tiny_job.path, path)
@@ -274,6 +337,47 @@ def test_a_job_whose_trainer_died_is_marked_failed_and_resume_says_why(
     assert "Check failed" not in line
 
 
+def test_a_trainer_killed_by_a_signal_is_failed_at_once_and_resume_continues(
+        small_pair_db, tmp_path):
+    """SIGABRT (a Caffe abort the probe did not foresee) kills the training process: the
+    command says so in one line, job.json says Error with the signal at once, and
+    --resume trains the job to its end."""
+    import waiting
+
+    jobs_dir = tmp_path / "jobs"
+    command = [sys.executable, "-m", "siamese_caffe.cli", "train", small_pair_db, "--epochs",
+               20, "-b", 32, "--gpu", "cpu", "--no-progress", "--jobs-dir", jobs_dir]
+    trainer = subprocess.Popen(list(map(str, command)), cwd=project_paths.ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def training_pid():
+        (job_file,) = jobs_dir.glob("*/job.json")
+        info = json.loads(job_file.read_text())
+        return info["status"] == "running" and info.get("pid") and (job_file.parent,
+                                                                    info["pid"])
+    try:
+        job, pid = waiting.until(training_pid, "a running trainer", process=trainer)
+        assert pid != trainer.pid                  # Caffe runs in a child of the command
+        os.kill(pid, signal.SIGABRT)
+        out, err = trainer.communicate(timeout=120)
+    finally:
+        trainer.kill()
+    lines = err.strip().splitlines()
+    assert trainer.returncode == 1 and len(lines) == 1, err
+    assert lines[0].startswith("siamese-caffe train: error: training stopped by signal 6 "
+                               "(SIGABRT)"), lines[0]
+    assert "Traceback" not in err
+    info = json.loads((job / "job.json").read_text())
+    assert info["status"] == "failed" and "signal 6 (SIGABRT)" in info["message"], info
+    assert f"--resume {job}" in info["message"]
+    resumed = subprocess.run([sys.executable, "-m", "siamese_caffe.cli", "train", "--resume",
+                              str(job), "--no-progress"], cwd=project_paths.ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    info = json.loads((job / "job.json").read_text())
+    assert info["status"] == "done" and info["iteration"] == 200, info
+
+
 def test_two_resumes_of_one_job_cannot_run_at_once(tiny_job, tmp_path, cli_process):
     job = _copied_job(tiny_job, tmp_path)
     _set_job(job, status="interrupted")
@@ -304,6 +408,35 @@ def test_two_resumes_of_one_job_cannot_run_at_once(tiny_job, tmp_path, cli_proce
 def test_numbers_out_of_range_are_one_line(tmp_path, cli_process, args, fragment):
     line = hostile(cli_process, args, args[0], fragment, cwd=tmp_path, inputs=[tmp_path])
     assert "usage:" not in line
+
+
+@pytest.mark.parametrize("field, value", [
+    ("momentum", "1"), ("momentum", "-0.1"), ("momentum2", "1.5"), ("rms_decay", "1"),
+    ("delta", "0"), ("weight_decay", "-0.0005"), ("clip_gradients", "0"), ("gamma", "0"),
+    ("base_lr", "inf"),
+])
+def test_solver_values_out_of_range_name_the_file_and_line(small_pair_db, tmp_path,
+                                                           cli_process, field, value):
+    text = open(os.path.join(project_paths.ROOT, "prototxt", "solver.prototxt")).read()
+    kept = [l for l in text.splitlines() if not l.startswith(f"{field}:")]
+    solver = tmp_path / "solver.prototxt"
+    solver.write_text("\n".join(kept + [f"{field}: {value}"]) + "\n")
+    jobs_dir = tmp_path / "jobs"
+    line = hostile(cli_process, ["train", small_pair_db, "--solver", solver, "--jobs-dir",
+                                 jobs_dir], "train", f"{solver}:{len(kept) + 1}",
+                   field if field != "base_lr" else "", inputs=[solver, small_pair_db])
+    assert not jobs_dir.exists() or os.listdir(jobs_dir) == []
+
+
+def test_a_margin_of_zero_is_refused_at_its_layer(small_pair_db, network_text, tmp_path,
+                                                  cli_process):
+    network = tmp_path / "margin.prototxt"
+    network.write_text(network_text.replace("{ margin: 1 }", "{ margin: 0 }"))
+    assert "margin: 0" in network.read_text()
+    hostile(cli_process, ["train", small_pair_db, "-n", network, "--jobs-dir",
+                          tmp_path / "jobs"], "train",
+            f"{network}:{_layer_line(network.read_text(), 'loss')}: layer 'loss' margin",
+            inputs=[network])
 
 
 def test_a_label_beyond_any_class_and_a_count_beyond_the_disk(tmp_path, cli_process,

@@ -122,7 +122,16 @@ def check_structure(net, where):
     if infos[0] != infos[1]:
         raise BadInputError("the training and validation phases have different loss layers or "
                             "features; both must end in the same ContrastiveLoss", where=where)
+    _check_margin(infos[0], where)
     return infos[0]
+
+
+def _check_margin(info, where):
+    """BadInputError naming the loss layer's line when its margin is not a finite
+    number above 0 (at 0 every pair costs nothing: nothing is learnt)."""
+    line = netprobe.prototxt_line_of_layer(where, info.loss_layer) if where else None
+    at = f"{where}:{line}" if line else where
+    ranges.check(info.margin, ranges.MARGIN, f"{at}: layer '{info.loss_layer}' margin")
 
 
 def phase_net(net, phase, stages=(), level=0):
@@ -176,10 +185,6 @@ def _check_phase(net, where=None):
                                 f"(the Slice top '{inputs[0 if side == LEFT else 1]}')",
                                 where=where)
     param = loss.contrastive_loss_param
-    line = netprobe.prototxt_line_of_layer(where, loss.name) if where else None
-    ranges.check(param.margin, ranges.MARGIN,
-                 f"{where}:{line}: layer '{loss.name}' margin" if line else
-                 f"{where or 'network'}: layer '{loss.name}' margin")
     return NetInfo(loss.name, loss.top[0], features, float(param.margin),
                    bool(param.legacy_version), inputs)
 

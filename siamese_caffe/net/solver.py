@@ -231,7 +231,7 @@ def _normalise_names(solver, where):
         raise BadInputError(f"unknown lr_policy '{solver.lr_policy}' (Caffe has "
                             f"{', '.join(LR_POLICIES)})", where=where)
     if not solver.base_lr > 0 and solver.type != "AdaDelta":
-        raise BadInputError("base_lr must be set and above 0", where=where)
+        raise BadInputError("base_lr must be set and above 0", where=_at(where, "base_lr"))
     if solver.iter_size < 1:
         raise BadInputError(f"iter_size must be at least 1, got {solver.iter_size}",
                             where=where)
@@ -239,7 +239,7 @@ def _normalise_names(solver, where):
                   "momentum2", "rms_decay", "clip_gradients"):
         if not math.isfinite(getattr(solver, field)):
             raise BadInputError(f"{field} must be a finite number, got "
-                                f"{getattr(solver, field)}", where=where)
+                                f"{getattr(solver, field)}", where=_at(where, field))
 
 
 def _fill_lr_steps(solver, plan, lr_steps, where):
