@@ -168,7 +168,11 @@ def check_values(solver, where):
     """BadInputError naming the template's file and line for a solver value Caffe would
     abort on or silently train badly with: momentum, momentum2 or rms_decay outside
     [0, 1), weight_decay below 0, delta not above 0, clip_gradients 0 (negative is
-    Caffe's "off"; 0 would zero every gradient)."""
+    Caffe's "off"; 0 would zero every gradient), a regularization_type other than
+    Caffe's L1 and L2 (it aborts on one once weight_decay is set, ignores it otherwise)."""
+    if solver.regularization_type not in ("L1", "L2"):
+        raise BadInputError(f"unknown regularization_type '{solver.regularization_type}' "
+                            "(Caffe has L1 and L2)", where=_at(where, "regularization_type"))
     for field, spec in VALUE_SPECS.items():
         ranges.check(getattr(solver, field), spec, f"{_at(where, field)}: {field}")
     if solver.clip_gradients == 0:
