@@ -588,3 +588,12 @@ def test_a_bad_login_name_or_form_number_is_a_400(hostile_site):
                                    "random_seed": "1" + "0" * 30})
     assert status == 400, (status, answer)
     assert healthy(server)
+    status, answer = serving.call(server.url + "/models/images/generic.json",
+                                  {"model_name": "m", "dataset": "none", "solver_type": "RMSPROP",
+                                   "rms_decay": "1", "lr_policy": "step",
+                                   "lr_step_gamma": "0"})
+    assert status == 400, (status, answer)
+    assert answer["errors"]["rms_decay"] == ["must be a finite number of at least 0 and "
+                                             "below 1, got 1"], answer
+    assert answer["errors"]["lr_step_gamma"] == ["must be a finite number above 0, got 0"]
+    assert healthy(server)

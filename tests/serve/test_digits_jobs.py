@@ -231,6 +231,33 @@ def test_abort_snapshots_resume_continues_delete_waits(site, dataset_id):
     assert site.get(route)[0] == 404 and not os.path.exists(os.path.join(site.jobs_dir, job_id))
 
 
+def test_a_trainer_killed_by_a_signal_shows_error_at_once_and_the_server_goes_on(
+        site, dataset_id):
+    """The training process (Caffe's, a child of the queued command) dies of SIGKILL: the
+    job is Error with the signal in its message, and the server answers as before."""
+    import signal
+
+    created = site.new_model(dataset_id, train_epochs="200")[1]
+    job_id = created["id"]
+    route = f"/models/{job_id}.json"
+    site.wait(route, lambda a: a["status"] == "Running")
+    job_file = os.path.join(site.jobs_dir, job_id, "job.json")
+
+    def trainer_pid():
+        with open(job_file) as f:
+            return json.load(f).get("pid")
+    deadline = time.monotonic() + 120
+    while not trainer_pid() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(trainer_pid(), signal.SIGKILL)
+    site.wait(route, lambda a: a["status"] == "Error")
+    with open(job_file) as f:
+        info = json.load(f)
+    assert info["status"] == "failed" and "signal 9 (SIGKILL)" in info["message"], info
+    assert site.get("/healthz")[0] == 200
+    assert site.post(f"/models/{job_id}", method="DELETE") == (200, "Job deleted.")
+
+
 def test_one_job_at_a_time_per_device_and_waiting_jobs_abort(site, dataset_id):
     first = site.new_model(dataset_id, train_epochs="200")[1]["id"]
     second = site.new_model(dataset_id, train_epochs="200")[1]["id"]

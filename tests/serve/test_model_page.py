@@ -160,7 +160,8 @@ def test_the_lr_preview_follows_the_form_and_progress_holds_the_logged_rates(sit
                                                                           1e-2]
     status, bad = serving.call(f"{server.url}/models/visualize-lr", {
         "lr_policy": "exp", "lr_exp_gamma": "-1"})
-    assert status == 400 and "gamma >= 0" in json.dumps(bad["errors"])
+    assert status == 400 and bad["errors"]["lr_exp_gamma"] == [
+        "must be a finite number above 0, got -1"]
     progress = serving.call(f"{server.url}/models/{job_id}/progress.json")[1]
     assert progress["rates"]["learning_rate"] and \
         {round(r, 6) for r in progress["rates"]["learning_rate"]} == {0.01}   # fixed
