@@ -303,7 +303,7 @@ def model_request(form, files, reg, default_gpu="auto", roots=None):
     if not name:
         errors["model_name"] = ["This field is required."]
     dataset = reg.dataset((form.get("dataset") or "").strip())
-    if dataset is None or dataset.state != registry.D_DONE:
+    if dataset is None or dataset.state == registry.D_FAILED:   # a running one: the model waits
         errors["dataset"] = ["Not a valid choice"]
     method = (form.get("method") or "standard").strip()
     if method not in ("custom", "previous"):
@@ -467,16 +467,14 @@ OPTION_FIELDS = {"--epochs": "train_epochs", "--batch-size": "batch_size",
                  "--crop-size": "crop_size", "--batch-accumulation": "batch_accumulation"}
 
 
-def create_model(request, jobs_dir, name=None, settings=None, group=None):
+def create_model(request, jobs_dir, name=None, settings=None, group=None, job_id=None):
     """Check and write the job (jobsetup.create_job, as `train` does); its jobs.Job.
     name / settings / group: one combination of a sweep (default: the request's own
-    settings, unnamed). FieldErrors naming the field (and network line) when a check
+    settings, unnamed). job_id: the id of a waiting model's stand-in folder (waiting.py),
+    which the job replaces. FieldErrors naming the field (and network line) when a check
     fails."""
     settings = settings or request.settings
-    try:
-        check_network_text(request.network_text)
-    except BadInputError as err:
-        raise _one(NETWORK_FIELD, network_error(err, request.network_text, None)[0]) from None
+    check_network(request)
     with tempfile.TemporaryDirectory(prefix="siamese-serve-") as tmp:
         network_path = os.path.join(tmp, "custom_network.prototxt")
         atomic_files.write_text(network_path, request.network_text)
@@ -489,7 +487,8 @@ def create_model(request, jobs_dir, name=None, settings=None, group=None):
         try:
             return jobsetup.create_job(request.dataset.folder, network_path, settings,
                                        solver_template=template_path, jobs_dir=jobs_dir,
-                                       name=name, group=group)
+                                       name=name, group=group, job_id=job_id,
+                                       replace=job_id is not None)
         except BadInputError as err:
             where = err.where or ""
             if any(where.startswith(path) for path in settings.weights or ()):
@@ -508,6 +507,14 @@ def create_model(request, jobs_dir, name=None, settings=None, group=None):
         except SiameseCaffeError as err:   # Caffe refused the net (netprobe), graphviz missing
             raise _one(NETWORK_FIELD, network_error(err, request.network_text,
                                                     network_path)[0]) from None
+
+
+def check_network(request):
+    """check_network_text on a ModelRequest's network; FieldErrors naming the line."""
+    try:
+        check_network_text(request.network_text)
+    except BadInputError as err:
+        raise _one(NETWORK_FIELD, network_error(err, request.network_text, None)[0]) from None
 
 
 def default_network_text():

@@ -5,6 +5,7 @@ place that maps this project's states onto them:
 
     job.json created                         Initialized
     queued in the server, not started yet    Waiting
+    waiting for its dataset to be built      Waiting (serve/waiting.py)
     running (its process alive)              Running
     done                                     Done
     interrupted (Ctrl-C, SIGTERM, Abort)     Aborted
@@ -22,7 +23,7 @@ import os
 
 from .. import __version__
 from ..train import jobs, trainlog
-from . import registry
+from . import registry, waiting
 
 INITIALIZED, WAITING, RUNNING, DONE, ABORTED, ERROR = (
     "Initialized", "Waiting", "Running", "Done", "Aborted", "Error")
@@ -51,8 +52,8 @@ def process_alive(pid):
 
 def model_status(job, queue_state=None):
     """DIGITS' word for a model job (jobs.Job); queue_state: JobQueue.state(job id)."""
-    if queue_state == "waiting":
-        return WAITING
+    if queue_state == "waiting" or waiting.is_waiting(job):
+        return WAITING     # queued, or waiting for its dataset
     if queue_state == "running" and job.status != jobs.DONE:
         return RUNNING     # (a starting child may not have written job.json yet)
     if job.status == jobs.RUNNING and not process_alive(job.pid):
@@ -147,7 +148,7 @@ def model_dict(job, reg, queue_state=None, verbose=True):
         "framework": "caffe", "image resize mode": None, "digits version": __version__,
         "solver file": jobs.FILES["solver"], "train_val file": jobs.FILES["train_val"],
         "deploy file": jobs.FILES["deploy"], "model file": jobs.FILES["original"],
-        "mean subtraction": job.transform.mean, "caffe flavor": "BVLC", "caffe version": "1.0.0",
+        "mean subtraction": job.transform.mean if "image_shape" in info else None, "caffe flavor": "BVLC", "caffe version": "1.0.0",
     }
     if job.weights:          # this project's: where a fine-tuned job's weights came from
         document["weights"] = job.weights["sources"]

@@ -128,8 +128,13 @@ def new_model():
 
 def _model_form(form, errors, status=200):
     service = web.service()
-    sets = [d for d in service.registry.datasets() if d.state == registry.D_DONE]
+    # DIGITS listed the datasets Done or still being built: a model on one waits for it
+    words = {d.job_id: service.dataset_status(d) for d in service.registry.datasets()}
+    sets = [d for d in service.registry.datasets()
+            if words[d.job_id] == digits_api.DONE or digits_api.is_running(words[d.job_id])]
+    running = {d.job_id for d in sets if words[d.job_id] != digits_api.DONE}
     return flask.render_template("new_model.html", form=form, errors=errors, datasets=sets,
+                                 running=running,
                                  models=service.registry.models(),
                                  devices=answers.device_choices(), pathsep=os.pathsep), status
 

@@ -63,7 +63,7 @@ class DatasetJob:
     @classmethod
     def create(cls, jobs_dir, name, method, request, group="", username=None):
         """A new dataset job folder (state created) under jobs_dir."""
-        job_id = _free_id(jobs_dir)
+        job_id = free_id(jobs_dir)
         path = os.path.join(jobs_dir, job_id)
         info = {"id": job_id, "name": name, "group": group, "username": username,
                          "created": datetime.datetime.now().isoformat(timespec="microseconds"),
@@ -245,7 +245,8 @@ class Registry:
         return [job for job in self.models() if self.dataset_id_of(job) == dataset_id]
 
 
-def _free_id(jobs_dir):
+def free_id(jobs_dir):
+    """A new job id no folder of jobs_dir has."""
     while True:
         job_id = jobs.new_job_id()
         if not os.path.lexists(os.path.join(jobs_dir, job_id)):

@@ -16,7 +16,7 @@ import werkzeug.exceptions as http
 from ..errors import SiameseCaffeError
 from ..runtime import staging
 from ..train import jobs
-from . import creation, digits_api, galleries, jobqueue, registry, results
+from . import creation, digits_api, galleries, jobqueue, registry, results, waiting
 
 log = logging.getLogger("siamese_caffe.serve")
 
@@ -35,6 +35,9 @@ class JobService:
         self.results = results.Results()
         self.gallery_builds = galleries.GalleryBuilds()
         self.gallery_owners = {}        # gallery id -> model id, for builds queued here
+        self._settling = threading.RLock()  # one change at a time to waiting models
+        self._settle_later([job.job_id for job in self.registry.models()
+                            if waiting.is_waiting(job)], restarted=True)
 
     @property
     def jobs_dir(self):
@@ -92,6 +95,7 @@ class JobService:
             else:
                 dataset.set_state(registry.D_FAILED, "aborted" if aborted
                                   else _last_error(tail, code))
+            self._dataset_settled(dataset.job_id)
         return finished
 
     def _register_prebuilt(self, dataset):
@@ -105,25 +109,37 @@ class JobService:
             dataset.set_state(registry.D_FAILED, f"unexpected {type(err).__name__}")
         else:
             dataset.set_state(registry.D_DONE)
+        self._dataset_settled(dataset.job_id)
 
     # ---- models
     def create_model(self, form, files, username=None):
         """Check a new-model form and queue its job; the jobs.Job list (one per combination
-        of a sweep's comma lists, all in one group). When one is refused, none is kept."""
+        of a sweep's comma lists, all in one group). When one is refused, none is kept.
+        On a dataset not built yet, each job is a stand-in that waits (waiting.py)."""
         request = creation.model_request(form, files, self.registry, self.default_gpu,
                                          self.roots)
+        word = self.dataset_status(request.dataset)   # its build cut off: Error
+        if word != digits_api.DONE and not digits_api.is_running(word):
+            raise creation.FieldErrors({"dataset": ["Not a valid choice"]})
         sweep = len(request.combinations) > 1
         group = request.group or (request.name if sweep else "")
         made = []
+        ready = request.dataset.state == registry.D_DONE
+        if not ready:
+            creation.check_network(request)
         try:
-            for name, settings in request.combinations:
-                job = creation.create_model(request, self.jobs_dir, name, settings,
-                                            group or None)
+            for index, (name, settings) in enumerate(request.combinations):
+                sidecar = {"name": name, "group": group, "username": username,
+                           "dataset_id": request.dataset.job_id,
+                           "form": creation.clone_fields(form)}
+                if ready:
+                    job = creation.create_model(request, self.jobs_dir, name, settings,
+                                                group or None)
+                    registry.write_model_sidecar(job, sidecar)
+                else:
+                    job = waiting.create_stand_in(self.jobs_dir, request.dataset.job_id,
+                                                  index, sidecar, request.network_text)
                 made.append(job)
-                registry.write_model_sidecar(job, {"name": name, "group": group,
-                                                   "username": username,
-                                                   "dataset_id": request.dataset.job_id,
-                                                   "form": creation.clone_fields(form)})
         except BaseException:
             for job in made:                   # made by this request, never queued
                 shutil.rmtree(job.path, ignore_errors=True)
@@ -133,7 +149,11 @@ class JobService:
         return made
 
     def start(self, job):
-        """Queue a model job for training (or to continue from its last snapshot)."""
+        """Queue a model job for training (or to continue from its last snapshot); a
+        waiting one is made and queued once its dataset is Done (settle)."""
+        if waiting.is_waiting(job):
+            self.settle(job.job_id)
+            return
         self.queue.submit(jobqueue.Task(job.job_id, job.device or "cpu",
                                         jobqueue.train_argv(job.path),
                                         self._training_finished(job.path)))
@@ -161,18 +181,23 @@ class JobService:
             raise http.Forbidden("Job not resumed: it is running")
         if job.status == jobs.DONE:
             raise http.Forbidden("Job not resumed: it is trained to its last iteration")
+        if waiting.is_stand_in(job):       # never made: wait for the dataset again
+            waiting.record(job, jobs.CREATED, None)
         self.start(job)
         return job
 
     def abort(self, job_id):
         """DIGITS' abort: 403 "Job not aborted" unless it is waiting or running."""
         job = self.registry.model(job_id) or self.dataset_or_404(job_id)
+        if self._drop_waiting(job, delete=False):
+            return job
         where = self.queue.abort(job_id)
         if where == "waiting" and isinstance(job, jobs.Job) and job.status == jobs.CREATED:
             job.record(status=jobs.INTERRUPTED, message="aborted before it started")
             job.save()
         elif where == "waiting" and isinstance(job, registry.DatasetJob):
             job.set_state(registry.D_FAILED, "aborted before it started")
+            self._dataset_settled(job_id)
         if where is None and isinstance(job, jobs.Job) and job.status == jobs.RUNNING \
                 and digits_api.process_alive(job.pid):
             # trained by a `siamese-caffe train` of its own: stop it as Ctrl-C would
@@ -185,6 +210,8 @@ class JobService:
 
     def delete(self, job_id):
         job = self.registry.model(job_id) or self.dataset_or_404(job_id)
+        if self._drop_waiting(job, delete=True):
+            return
         if digits_api.is_running(self.status_of(job)) and \
                 self.status_of(job) != digits_api.INITIALIZED or self.queue.state(job_id):
             raise http.Forbidden("Job not deleted: it is running (abort it first)")
@@ -208,6 +235,81 @@ class JobService:
 
     def close(self):
         self.queue.close()
+
+    # ---- models waiting for their dataset (waiting.py)
+    def settle(self, job_id, restarted=False):
+        """A waiting model's next step: made and queued once its dataset is Done; Error,
+        with the reason, when the dataset will never be (failed, aborted, gone, or cut off
+        by a server stop: `restarted`); nothing while the dataset is still being built."""
+        with self._settling:
+            job = self.registry.model(job_id)
+            if job is None or not waiting.is_waiting(job):
+                return
+            wanted = waiting.dataset_id(job)
+            dataset = self.registry.dataset(wanted)
+            word = self.dataset_status(dataset) if dataset else None
+            if digits_api.is_running(word) and not restarted:
+                return
+            if word != digits_api.DONE:
+                waiting.record(job, jobs.FAILED,
+                               waiting.dataset_failure(wanted, dataset, word, restarted))
+                return
+            made = self._make_waiting(job)
+        if made is not None:
+            self.start(made)
+
+    def _make_waiting(self, job):
+        """The real job over a stand-in whose dataset is Done, after the checks that need
+        the dataset's files; None, with the stand-in's Error recorded, when one fails."""
+        sidecar = registry.model_sidecar(job)
+        where = f"dataset {waiting.dataset_id(job)} is built, but the model does not fit it"
+        try:
+            request = creation.model_request(waiting.form_of(job), None, self.registry,
+                                             self.default_gpu, self.roots)
+            name, settings = request.combinations[waiting.combination(job)]
+            made = creation.create_model(request, self.jobs_dir, name, settings,
+                                         sidecar.get("group") or None, job_id=job.job_id)
+        except SiameseCaffeError as err:      # creation.FieldErrors among them
+            waiting.record(job, jobs.FAILED, f"{where}: {err}")
+            return None
+        except Exception as err:   # noqa: BLE001 - reported as the job's error
+            log.exception("making %s", job.job_id)
+            waiting.record(job, jobs.FAILED, f"{where}: unexpected {type(err).__name__}")
+            return None
+        registry.write_model_sidecar(made, sidecar)
+        return made
+
+    def _dataset_settled(self, dataset_id):
+        """After a dataset job ended (Done or Error): settle the models waiting for it."""
+        self._settle_later([job.job_id for job in self.registry.models()
+                            if waiting.is_waiting(job) and
+                            waiting.dataset_id(job) == dataset_id])
+
+    def _settle_later(self, job_ids, restarted=False):
+        """settle() each job in a thread of its own (making a job builds its net in Caffe)."""
+        def run():
+            for job_id in job_ids:
+                try:
+                    self.settle(job_id, restarted)
+                except Exception:   # noqa: BLE001 - (the server stopping, say) logged
+                    log.exception("settling %s", job_id)
+        if job_ids:
+            threading.Thread(target=run, daemon=True, name="settle-waiting").start()
+
+    def _drop_waiting(self, job, delete):
+        """Abort (or delete) a model waiting for its dataset; False when `job` is not one."""
+        if not isinstance(job, jobs.Job) or not waiting.is_waiting(job):
+            return False
+        with self._settling:
+            job = self.registry.model(job.job_id)
+            if job is None or not waiting.is_waiting(job):
+                return False
+            if delete:
+                staging.remove_folder(job.path)
+            else:
+                waiting.record(job, jobs.INTERRUPTED, "aborted while waiting for dataset "
+                                                      f"{waiting.dataset_id(job)}")
+        return True
 
 
 def _last_error(tail, code):

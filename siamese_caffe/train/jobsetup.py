@@ -43,23 +43,27 @@ class JobDraft:
 
 
 def create_job(dataset_dir, network_path=None, settings=None, solver_template=None,
-               jobs_dir=jobs.DEFAULT_JOBS_DIR, job_id=None, name=None, group=None):
+               jobs_dir=jobs.DEFAULT_JOBS_DIR, job_id=None, name=None, group=None,
+               replace=False):
     """Check the inputs, write ``jobs_dir/<job_id>/`` and return its jobs.Job (status "created").
 
     name / group: the job's name and the group it belongs to (a sweep's jobs share one),
-    recorded in job.json; None: unnamed, in no group.
+    recorded in job.json; None: unnamed, in no group. replace: the folder may already be a
+    job folder this tool made (a server's stand-in for a model waiting for its dataset),
+    which the new job replaces.
     """
     settings = settings or TrainSettings()
     network_path = network_path or default_file(DEFAULT_NETWORK)
     solver_template = solver_template or default_file(DEFAULT_SOLVER)
     job_id = job_id or jobs.new_job_id()
     final = os.path.join(jobs_dir, job_id)
-    staging.check_output(final, "job", inputs=[dataset_dir, network_path, solver_template],
+    staging.check_output(final, "job", force=replace,
+                         inputs=[dataset_dir, network_path, solver_template],
                          input_folders=[dataset_dir])
     draft = draft_job(dataset_dir, network_path, settings, solver_template)
-    if os.path.lexists(final):
+    if os.path.lexists(final) and not replace:
         raise BadInputError("a job with this id already exists", where=final)
-    with staging.staged_folder(final, kind="job") as work:
+    with staging.staged_folder(final, force=replace, kind="job") as work:
         _write_files(work, draft)
         network, train_layers = _probe_and_check(work, draft, settings.allow_unshared)
         drawnet.draw_net(draft.nets["train_val"], os.path.join(work, jobs.FILES["network_plot"]))

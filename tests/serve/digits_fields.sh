@@ -1,5 +1,5 @@
 #!/bin/sh
-# DIGITS' model fields over REST with curl: a dataset, a model on it, a second model
+# DIGITS' model fields over REST with curl: a dataset, at once a model on it (it waits), a second model
 # fine-tuned from the first one's snapshot (method=previous), a 2 x 2 sweep, and a model
 # with use_mean=pixel, crop_size=24 and batch_accumulation=2. Prints one line per job:
 #   <label> <job id>
@@ -32,8 +32,7 @@ DATASET=$(curl -sf "$SERVER/datasets/images/generic.json" -XPOST -F username=dig
     -F val_list_file=val.txt -F image_count="${PAIRS:-1000}" \
     -F val_image_count="${VAL_PAIRS:-200}" -F positive_fraction=0.5 -F seed=0 | json '["id"]')
 echo "dataset $DATASET"
-wait_done "datasets/$DATASET"
-
+# at once, without waiting for the dataset: the model shows Waiting until it is Done
 PARENT=$(model parent -F method=custom -F custom_network="<$NETWORK" | json '["id"]')
 echo "parent $PARENT"
 wait_done "models/$PARENT"

@@ -50,13 +50,15 @@ class Site:
             time.sleep(0.3)
         raise AssertionError(f"{route}: {seen} ({answer.get('message')})\n{self.server.log()}")
 
-    def new_dataset(self, **fields):
+    def new_dataset(self, wait=True, **fields):
+        """A list dataset's id, once it is Done (wait) or at once, while it is queued."""
         form = {"dataset_name": "digits", "method": "list", "list_file": "train.txt",
                 "val_list_file": "val.txt", "image_count": "320", "val_image_count": "64",
                 "positive_fraction": "0.5", "seed": "0", **fields}
         status, answer = self.post("/datasets/images/generic.json", form)
         assert status == 200 and answer["status"] == "Initialized", answer
-        self.wait(f"/datasets/{answer['id']}.json", lambda a: a["status"] == "Done")
+        if wait:
+            self.wait(f"/datasets/{answer['id']}.json", lambda a: a["status"] == "Done")
         return answer["id"]
 
     def new_model(self, on, network=None, **fields):
@@ -269,6 +271,48 @@ def test_one_job_at_a_time_per_device_and_waiting_jobs_abort(site, dataset_id):
     site.wait(f"/models/{first}.json", lambda a: a["status"] == "Aborted")
     status, text = site.post("/jobs", {"job_ids[]": second}, method="DELETE")
     assert status == 200 and text == "Jobs deleted."
+
+
+def test_a_model_on_a_dataset_still_being_built_waits_then_trains(site):
+    dataset = site.new_dataset(wait=False)          # queued: create-db has not run yet
+    page = site.get("/models/images/generic/new")[1]
+    assert f"({dataset}) (running" in page
+    status, made = site.new_model(dataset, train_epochs="1")
+    assert status == 200, made
+    model = made["id"]
+    assert site.get(f"/models/{model}/status")[1]["status"] == "Waiting"
+    listed = {m["id"]: m["status"] for m in site.get("/index.json")[1]["models"]}
+    assert listed[model] == "Waiting"
+    too_big = site.new_model(dataset, crop_size="29")[1]["id"]     # checked once it is built
+    aborted = site.new_model(dataset)[1]["id"]
+    assert site.post(f"/models/{aborted}/abort")[0] == 200
+    assert site.get(f"/models/{aborted}.json")[1]["status"] == "Aborted"
+    deleted = site.new_model(dataset)[1]["id"]
+    assert site.post(f"/models/{deleted}", method="DELETE")[0] == 200
+    assert site.get(f"/models/{deleted}.json")[0] == 404
+    seen = site.wait(f"/models/{model}.json", lambda a: a["status"] == "Done")
+    assert seen[0] == "Waiting" and site.get(f"/models/{model}.json")[1]["snapshots"]
+    doc = site.wait(f"/models/{too_big}.json", lambda a: a["status"] == "Error") and \
+        site.get(f"/models/{too_big}.json")[1]
+    assert doc["message"] == (f"dataset {dataset} is built, but the model does not fit it: "
+                              "crop_size: a 29 x 29 crop is larger than the dataset's 28 x 28 "
+                              "images")
+
+
+def test_a_model_on_a_dataset_that_fails_becomes_error(site):
+    with open(os.path.join(site.data, "train.txt")) as f:
+        lines = f.readlines()
+    with open(os.path.join(site.data, "broken.txt"), "w") as f:   # a bad path, late in the list
+        f.writelines(lines[:-5] + ["train/3/no-such-image.png 3\n"] + lines[-5:])
+    dataset = site.new_dataset(wait=False, list_file="broken.txt")
+    status, made = site.new_model(dataset)
+    assert status == 200, made
+    seen = site.wait(f"/models/{made['id']}.json", lambda a: a["status"] in ("Error", "Done"))
+    doc = site.get(f"/models/{made['id']}.json")[1]
+    failed = site.get(f"/datasets/{dataset}.json")[1]
+    assert seen == ["Waiting", "Error"] and failed["status"] == "Error"
+    assert doc["message"] == f"dataset {dataset} failed: {failed['message']}"
+    assert "no-such-image.png" in doc["message"]
 
 
 def test_a_dataset_in_use_is_not_deleted(site, dataset_id):
