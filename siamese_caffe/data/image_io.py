@@ -161,18 +161,18 @@ def _check_dimensions(data, where):
 
 
 _quiet_lock = threading.Lock()
+_sink = {}                      # pid -> the file the decoders' messages go to meanwhile
 
 
 @contextlib.contextmanager
 def _decoder_quiet():
     """Hold back what the C decoders (libpng, libjpeg) write to file descriptor 2 while
     OpenCV decodes; whatever else lands there meanwhile (another thread's log line) is
-    passed on afterwards."""
+    passed on afterwards. The holding file is made once per process and emptied after use."""
     with _quiet_lock:
         sys.stderr.flush()
+        sink = _held_sink()
         saved = os.dup(2)
-        sink = os.memfd_create("image-decoder-stderr") if hasattr(os, "memfd_create") \
-            else os.open(os.devnull, os.O_RDWR)
         try:
             os.dup2(sink, 2)
             yield
@@ -181,14 +181,28 @@ def _decoder_quiet():
             os.dup2(saved, 2)
             os.close(saved)
             _pass_on(sink)
-            os.close(sink)
+
+
+def _held_sink():
+    """This process's holding file (a forked child makes its own: the offset is shared)."""
+    sink = _sink.get(os.getpid())
+    if sink is None:
+        _sink.clear()
+        sink = os.memfd_create("image-decoder-stderr") if hasattr(os, "memfd_create") \
+            else os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        _sink[os.getpid()] = sink
+    return sink
 
 
 def _pass_on(sink):
-    """Write to stderr the lines in `sink` that are not an image library's own."""
+    """Write to stderr the lines in `sink` that are not an image library's own; empty it."""
     try:
+        if os.lseek(sink, 0, os.SEEK_CUR) == 0:
+            return
         os.lseek(sink, 0, os.SEEK_SET)
         held = os.read(sink, 1 << 20)
+        os.ftruncate(sink, 0)
+        os.lseek(sink, 0, os.SEEK_SET)
     except OSError:
         return
     kept = [line for line in held.splitlines(keepends=True)

@@ -46,7 +46,9 @@ def bgr_to_pair(bgr):
 
 def gray_to_pair(gray):
     """(H, W) uint8 digit → (3, H, W) uint8 with the digit in every channel."""
-    return np.ascontiguousarray(np.broadcast_to(gray, (3,) + gray.shape))
+    pair = np.empty((3,) + gray.shape, gray.dtype)
+    pair[...] = gray
+    return pair
 
 
 def grayscale_mean(mean):
