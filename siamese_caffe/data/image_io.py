@@ -229,42 +229,44 @@ def _check_structure(data, where):
 
 
 def _check_png_chunks(data, where):
-    """Walk a PNG's chunks: each must fit in the file and match its CRC, up to IEND."""
-    offset = len(PNG_SIGNATURE)
+    """Walk a PNG's chunks: each must fit in the file and match its CRC, up to IEND; then
+    its pixel stream must inflate to the rows its header announces."""
+    view, offset, idat = memoryview(data), len(PNG_SIGNATURE), []
     while offset + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        length, kind = struct.unpack_from(">I4s", data, offset)
         end = offset + 12 + length
         if end > len(data):
             break
-        body = data[offset + 4:end - 4]
-        if zlib.crc32(body) != struct.unpack(">I", data[end - 4:end])[0]:
+        if zlib.crc32(view[offset + 4:end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
             raise BadInputError(f"cannot read image (a damaged PNG: chunk "
                                 f"{kind.decode('latin-1')!r} at byte {offset} fails its CRC)", where=where)
-        if kind == b"IEND":
-            _check_png_pixels(data, where)
+        if kind == b"IDAT":
+            idat.append(view[offset + 8:end - 4])
+        elif kind == b"IEND":
+            _check_png_pixels(data, idat, where)
             return
         offset = end
     raise BadInputError("cannot read image (a truncated PNG)", where=where)
 
 
-def _check_png_pixels(data, where):
-    """BadInputError when a PNG's IDAT stream (its CRCs right) does not inflate to the
-    rows its header announces: damage libpng would report on stderr."""
-    width, height = struct.unpack(">II", data[16:24])
+def _check_png_pixels(data, idat, where):
+    """BadInputError when a PNG's IDAT stream (`idat`: its chunks' bodies, CRCs right)
+    does not inflate to the rows its header announces: damage libpng would report on
+    stderr."""
+    if len(data) < 29 or data[12:16] != b"IHDR":
+        raise BadInputError("cannot read image (a damaged PNG: no IHDR header first)",
+                            where=where)
+    width, height = struct.unpack_from(">II", data, 16)
     depth, colour, interlace = data[24], data[25], data[28]
     if width * height > MAX_PIXELS:
         return                                  # refused by its dimensions instead
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
     row = (width * channels * depth + 7) // 8 + 1
     expected = row * height if interlace == 0 else None
-    stream, offset = zlib.decompressobj(), len(PNG_SIGNATURE)
-    got = 0
+    stream, got = zlib.decompressobj(), 0
     try:
-        while offset + 12 <= len(data):
-            length, kind = struct.unpack(">I4s", data[offset:offset + 8])
-            if kind == b"IDAT":
-                got += _inflated(stream, data[offset + 8:offset + 8 + length])
-            offset += 12 + length
+        for chunk in idat:
+            got += _inflated(stream, chunk)
         got += len(stream.flush())
     except zlib.error as err:
         raise BadInputError(f"cannot read image (a damaged PNG: its pixel data does not "
