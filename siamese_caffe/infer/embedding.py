@@ -93,13 +93,14 @@ class Embedder:
         return self.margin / 2
 
     def read(self, path, where=None):
-        """One image file (or binary file object, named `where` in errors) as
-        ((3, H, W) uint8 pair, is_grayscale); see pair_input.load_pair."""
+        """One image file (or binary file object, or an image image_io.read decoded, named
+        `where` in errors) as ((3, H, W) uint8 pair, is_grayscale); see
+        pair_input.load_pair."""
         return pair_input.load_pair(path, self.image_shape, where)
 
     def load(self, path, where=None):
-        """One image file (or binary file object) as (net input (3, H, W) float32,
-        is_grayscale)."""
+        """One image file (or binary file object, or decoded image) as (net input (3, H, W)
+        float32, is_grayscale)."""
         pair, grayscale = self.read(path, where)
         return self.subtract_mean(pair, grayscale), grayscale
 
@@ -139,6 +140,31 @@ class Embedder:
         net = self.forward(inputs[None], index)
         feature = net.blobs[name].data.reshape(1, -1).copy()
         return feature, feature.copy()
+
+    def embed_inputs(self, inputs, grayscale):
+        """Features of (N, 3, H, W) float32 net inputs with (N,) grayscale flags (a micro-batch
+        of requests): (left, right) (N, D) float32. A lone input goes through embed_one;
+        replicated digits go two to a pair when the branches are alike (as embed_digits),
+        the others as they are."""
+        if len(inputs) == 1:
+            return self.embed_one(inputs[0], bool(grayscale[0]))
+        grayscale = np.asarray(grayscale, bool)
+        if not grayscale.any() or not self.branches_alike:
+            return self.embed(inputs)
+        left = np.empty((len(inputs), self.job.feature_dim), np.float32)
+        right = np.empty_like(left)
+        digits = inputs[grayscale]
+        count = len(digits)
+        packed = digits[0::2].copy()                 # channel 0 (left branch): even digits
+        packed[:count // 2, 1] = digits[1::2, 1]     # channel 1 (right branch): odd digits
+        first, second = self.embed(packed)
+        features = np.empty_like(left[:count])
+        features[0::2] = first
+        features[1::2] = second[:count // 2]
+        left[grayscale] = right[grayscale] = features
+        if (~grayscale).any():
+            left[~grayscale], right[~grayscale] = self.embed(inputs[~grayscale])
+        return left, right
 
     @property
     def single_branch_end(self):
