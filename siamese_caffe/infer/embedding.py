@@ -86,6 +86,7 @@ class Embedder:
                              weights=self.snapshot.caffemodel_path)
         self._branches_alike = None
         self._single_end = False           # not looked for yet (see single_branch_end)
+        self._lone_digits = 0              # digits embed_one was given
 
     @property
     def default_threshold(self):
@@ -131,9 +132,14 @@ class Embedder:
         A replicated grayscale digit (`grayscale`) gives both branches the same input, so
         when they compute one function (`single_branch_end`) only the branch whose
         feature comes first in the net is run, and its feature is both: the numbers the
-        two-branch pass gives, in about half the time.
+        two-branch pass gives, in about half the time (from the second digit on).
         """
-        end = self.single_branch_end if grayscale else None
+        end = None
+        if grayscale:
+            # the check behind single_branch_end costs a pass of two pairs: a net loaded for
+            # one image (`infer IMAGE`) runs both branches instead of paying it
+            self._lone_digits += 1
+            end = self.single_branch_end if self._lone_digits > 1 else None
         if end is None:
             return self.embed(inputs[None])
         index, name = end
