@@ -1,27 +1,33 @@
 #!/usr/bin/env python3
-"""`siamese-caffe serve` under load, on loopback only: requests per second, and no request lost.
+"""`siamese-caffe serve` under load, on loopback only: requests per second, latency, and no
+request lost.
 
-One workload — every --many-every'th request an infer_many of a --list-size list
-(0: none), the others infer_one, alternately an uploaded digit and an image_path
-under the data root — is run, side by side in one run:
+One workload — infer_one requests, alternately an uploaded digit and an image_path
+under the data root, and with --many-every K every K'th request an infer_many of a
+--list-size list — is run, side by side in one run:
 
   1. in-process   the same inferences through one embedding.Embedder, no HTTP
                   (what the server adds on top of the net is the difference);
   2. HTTP, 1      one client thread against the real server (waitress on 127.0.0.1);
   3. HTTP, N      --clients client threads at once.
 
-The HTTP runs are made against one server per --threads setting (default
-"1,default": OMP_NUM_THREADS=1 and the environment as given), started side by
-side and taking turns, so that each figure has its 1-thread twin from the same
-minutes. Every answer is checked against the one its server computed first, one request
-at a time; a request that fails, times out or comes back with other numbers counts
-as lost, and the script exits 1 when any is. Reported: the median of --rounds
-rounds in requests/s, the infer_one latency percentiles (p50, p99, over all
-rounds, in ms), the load average, and with --json all of it as JSON.
+The HTTP runs are made against one server per (--threads, --micro-batch) setting
+(default "1,default" x "1,8": OMP_NUM_THREADS=1 and the environment as given, micro-
+batching off and on), started side by side and taking turns, so that each figure has
+its twins from the same minutes. Each client thread keeps one connection open
+(HTTP/1.1 keep-alive, as a browser or a requests.Session does; --connection close
+opens one per request) and sends requests built before the clock starts, so the
+clients, which share the machine's cores with the server, take as little of them as
+they can. Every answer is checked against the one its server gave first, one request
+at a time through urllib; a request that fails, times out or comes back with other
+numbers (with micro-batching: other than float rounding, rtol 1e-5) counts as lost,
+and the script exits 1 when any is. Reported: the median of --rounds rounds in
+requests/s, the infer_one latency percentiles (p50, p99, over all rounds, in ms), the
+load average, and with --json all of it as JSON.
 
     python bench/serve.py                                  # a tiny job trained for the occasion
-    python bench/serve.py --requests 600 --clients 16 --server-threads 8 --json
-    python bench/serve.py --many-every 0                   # infer_one only
+    python bench/serve.py --requests 2000 --clients 16 --server-threads 8 --json
+    python bench/serve.py --many-every 10                  # one infer_many in ten
 """
 
 import argparse
@@ -29,9 +35,11 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -55,18 +63,20 @@ def parse_args():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--job", help="a trained job folder (default: a tiny one trained in a "
                                  "temporary folder; speed does not depend on how well it learned)")
-    p.add_argument("--requests", type=int, default=300, help="requests per run")
+    p.add_argument("--requests", type=int, default=1000, help="requests per run")
     p.add_argument("--clients", type=int, default=8, help="client threads of the last run")
     p.add_argument("--server-threads", type=int, default=4, help="serve --threads")
     p.add_argument("--list-size", type=int, default=20, help="images per infer_many request")
-    p.add_argument("--many-every", type=int, default=10,
+    p.add_argument("--many-every", type=int, default=0,
                    help="every how many requests one is an infer_many (0: none)")
     p.add_argument("--threads", default="1,default",
                    help="comma-separated OMP_NUM_THREADS settings, one server each "
                         "('default': the environment as given)")
-    p.add_argument("--micro-batch", type=int, default=1,
-                   help="serve --micro-batch (above 1, answers are checked to float rounding, "
-                        "rtol 1e-5, instead of bit for bit)")
+    p.add_argument("--micro-batch", default="1,8",
+                   help="comma-separated serve --micro-batch settings, one server each (above "
+                        "1, answers are checked to float rounding, rtol 1e-5, not bit for bit)")
+    p.add_argument("--connection", choices=("keep-alive", "close"), default="keep-alive",
+                   help="one connection per client thread, or a new one per request")
     p.add_argument("--json", action="store_true", help="also print the figures as JSON")
     p.add_argument("--images", type=int, default=100, help="distinct digits drawn from")
     p.add_argument("--rounds", type=int, default=3)
@@ -86,30 +96,94 @@ def workload(count, names, list_size, many_every=10):
     return plan
 
 
-def send(url, job_id, folder, item, timeout):
-    """One request over HTTP; (status, the numbers of its answer)."""
+def request_parts(job_id, folder, item):
+    """(route, form fields, files) of one planned request."""
     kind, payload = item
-    fields = {"job_id": job_id}
-    files = None
+    fields, files = {"job_id": job_id}, None
     if kind == "many":
-        route, files = INFER_MANY, {"image_list": ("list.txt", payload.encode())}
-    elif kind == "upload":
+        return INFER_MANY, fields, {"image_list": ("list.txt", payload.encode())}
+    if kind == "upload":
         with open(os.path.join(folder, payload), "rb") as f:
-            route, files = INFER_ONE, {"image_file": (payload, f.read())}
-    else:
-        route, fields["image_path"] = INFER_ONE, payload
+            return INFER_ONE, fields, {"image_file": (payload, f.read())}
+    return INFER_ONE, {**fields, "image_path": payload}, files
+
+
+def send(url, job_id, folder, item, timeout):
+    """One request through urllib, on a connection of its own (the reference pass);
+    (status, the numbers of its answer)."""
+    route, fields, files = request_parts(job_id, folder, item)
     try:
         status, answer = serving.call(url + route, fields, files, timeout=timeout)
     except OSError as err:                     # refused, reset or timed out
         return None, repr(err)
-    return status, answer.get("outputs") if isinstance(answer, dict) else answer
+    return status, outputs_of(answer)
 
 
-def timed_send(url, job_id, folder, item, timeout):
-    """send() and its seconds."""
-    began = time.perf_counter()
-    answer = send(url, job_id, folder, item, timeout)
-    return answer, time.perf_counter() - began
+def outputs_of(answer):
+    return answer.get("outputs") if isinstance(answer, dict) else answer
+
+
+def raw_request(url, job_id, folder, item, close=False):
+    """The bytes of one HTTP/1.1 request (multipart POST), built before the clock starts."""
+    route, fields, files = request_parts(job_id, folder, item)
+    body, content_type = serving.multipart(fields, files)
+    host = url.split("//", 1)[1]
+    head = (f"POST {route} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n" + ("Connection: close\r\n" if close else "")
+            + "\r\n")
+    return head.encode("ascii") + body
+
+
+class Connection:
+    """One client's HTTP/1.1 connection to 127.0.0.1, kept open between requests (opened
+    again when the server closed it); answers are read by their Content-Length."""
+
+    def __init__(self, url, timeout):
+        host, port = url.split("//", 1)[1].rsplit(":", 1)
+        self.address, self.timeout = (host, int(port)), timeout
+        self.sock, self.pending = None, b""
+
+    def exchange(self, request):
+        """Send one request's bytes; (status, body bytes)."""
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address, self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.pending = b""
+        try:
+            self.sock.sendall(request)
+            status, headers, body = self._read_answer()
+        except BaseException:
+            self.close()
+            raise
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body
+
+    def _read_answer(self):
+        data = self.pending
+        while b"\r\n\r\n" not in data:
+            data += self._recv()
+        head, _, data = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {name.strip().lower(): value.strip() for name, _, value in
+                   (line.partition(":") for line in lines[1:])}
+        length = int(headers["content-length"])
+        while len(data) < length:
+            data += self._recv()
+        self.pending = data[length:]
+        return status, headers, data[:length]
+
+    def _recv(self):
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionResetError("the server closed the connection")
+        return chunk
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 def in_process(embedder, folder, item):
@@ -123,14 +197,43 @@ def in_process(embedder, folder, item):
         embedder.infer_file(os.path.join(folder, payload))
 
 
-def run_http(url, job_id, folder, plan, clients, timeout):
+def run_http(url, requests, clients, timeout, close=False):
     """(seconds, [(status, outputs)] in plan order, [seconds of each request]) with
-    `clients` threads."""
+    `clients` threads, each on its own connection (a new one per request when `close`)."""
+    local = threading.local()
+    connections = []
+
+    def one(request):
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = Connection(url, timeout)
+            connections.append(connection)
+        began = time.perf_counter()
+        try:
+            status, body = connection.exchange(request)
+        except (OSError, ValueError, KeyError, IndexError) as err:   # refused, reset, garbled
+            return (None, repr(err)), time.perf_counter() - began
+        took = time.perf_counter() - began
+        if close:
+            connection.close()
+        return (status, body), took
+
     began = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        done = list(pool.map(lambda item: timed_send(url, job_id, folder, item, timeout),
-                             plan))
-    return time.perf_counter() - began, [a for a, _ in done], [t for _, t in done]
+        done = list(pool.map(one, requests))
+    seconds = time.perf_counter() - began
+    for connection in connections:
+        connection.close()
+    answers = [(status, outputs_of(_json(body)) if status is not None else body)
+               for (status, body), _ in done]
+    return seconds, answers, [t for _, t in done]
+
+
+def _json(body):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
 
 
 def percentile(values, fraction):
@@ -158,10 +261,14 @@ def omp_threads(setting):
 
 
 def setting_label(setting):
-    if setting == "default":
+    """'1 thread, micro-batch 8' for a (threads, micro-batch) setting."""
+    threads, batch = setting
+    if threads == "default":
         given = os.environ.get("OMP_NUM_THREADS")
-        return f"default ({given} thr)" if given else f"default ({os.cpu_count()} cores)"
-    return f"{setting} thread" + ("s" if setting != "1" else "")
+        label = f"default ({given} thr)" if given else f"default ({os.cpu_count()} cores)"
+    else:
+        label = f"{threads} thread" + ("s" if threads != "1" else "")
+    return label + (f", micro-batch {batch}" if batch > 1 else ", no micro-batch")
 
 
 def lost(answers, reference, exact=True):
@@ -181,7 +288,8 @@ def same(got, want, exact):
 
 def main():
     args = parse_args()
-    settings = [t.strip() for t in args.threads.split(",") if t.strip()]
+    settings = [(t.strip(), int(b)) for t in args.threads.split(",") if t.strip()
+                for b in args.micro_batch.split(",") if b.strip()]
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         job = jobs.Job.load(args.job) if args.job else tiny_job(tmp)
         folder = os.path.join(tmp, "data")
@@ -191,13 +299,12 @@ def main():
         plan = workload(args.requests, names, args.list_size, args.many_every)
         servers = {}
         try:
-            for setting in settings:
-                with omp_threads(setting):
-                    servers[setting] = serving.start_server(
+            for threads, batch in settings:
+                with omp_threads(threads):
+                    servers[(threads, batch)] = serving.start_server(
                         ["--jobs-dir", os.path.dirname(job.path), "--data-root", folder,
-                         "--threads", args.server_threads,
-                         "--micro-batch", args.micro_batch],
-                        os.path.join(tmp, "logs", setting))
+                         "--threads", args.server_threads, "--micro-batch", batch],
+                        os.path.join(tmp, "logs", f"{threads}-{batch}"))
             load_before = os.getloadavg()
             result = measure(args, {s: server.url for s, server in servers.items()}, job,
                              folder, plan)
@@ -217,10 +324,13 @@ def measure(args, urls, job, folder, plan):
                   for url in urls.values()}
     assert all(status == 200 for reference in references.values()
                for status, _ in reference), "the reference pass failed"
+    close = args.connection == "close"
+    requests = {url: [raw_request(url, job.job_id, folder, item, close) for item in plan]
+                for url in urls.values()}
     embedder = embedding.Embedder(job)
     runs = {"in-process, no HTTP": None}
-    for setting, url in urls.items():
-        for clients in (1, args.clients):
+    for clients in (1, args.clients):
+        for setting, url in urls.items():
             runs[(setting, clients)] = url
     rates = {name: [] for name in runs}
     latencies = {name: [] for name in runs if name != "in-process, no HTTP"}
@@ -233,9 +343,9 @@ def measure(args, urls, job, folder, plan):
                     in_process(embedder, folder, item)
                 seconds = time.perf_counter() - began
             else:
-                seconds, answers, took = run_http(url, job.job_id, folder, plan, name[1],
-                                                  args.timeout)
-                missing += lost(answers, references[url], exact=args.micro_batch == 1)
+                seconds, answers, took = run_http(url, requests[url], name[1], args.timeout,
+                                                  close)
+                missing += lost(answers, references[url], exact=name[0][1] == 1)
                 latencies[name] += [t for item, t in zip(plan, took) if item[0] != "many"]
             rates[name].append(len(plan) / seconds)
     return rates, latencies, missing
@@ -246,11 +356,12 @@ def report(args, job, plan, settings, load, rates, latencies, missing):
     sent = len(plan) * args.rounds * 2 * len(settings)
     print(f"job {job.job_id}; {len(plan)} requests per run ({len(plan) - many} infer_one, "
           f"{many} infer_many of {args.list_size} images); serve --threads "
-          f"{args.server_threads} --micro-batch {args.micro_batch}; 127.0.0.1; median of {args.rounds} rounds; "
-          f"load average {load[0]:.2f} before, {load[1]:.2f} after")
+          f"{args.server_threads}; {args.connection} connections; 127.0.0.1; median of "
+          f"{args.rounds} rounds; load average {load[0]:.2f} before, {load[1]:.2f} after")
     medians = {name: statistics.median(values) for name, values in rates.items()}
     base = medians["in-process, no HTTP"]
-    print(f"{'run':34s} {'requests/s':>11s} {'vs in-process':>14s} "
+    width = 24 + max(len(setting_label(s)) for s in settings)
+    print(f"{'run':{width}s} {'requests/s':>11s} {'vs in-process':>14s} "
           f"{'infer_one p50 ms':>17s} {'p99 ms':>8s}")
     rows = {}
     for name, rate in medians.items():
@@ -263,12 +374,12 @@ def report(args, job, plan, settings, load, rates, latencies, missing):
                        "infer_one_p50_ms": p50 and p50 * 1000,
                        "infer_one_p99_ms": p99 and p99 * 1000}
         tail = f" {p50 * 1000:17.2f} {p99 * 1000:8.2f}" if p50 is not None else ""
-        print(f"{label:34s} {rate:11.1f} {rate / base:13.2f} x{tail}")
+        print(f"{label:{width}s} {rate:11.1f} {rate / base:13.2f} x{tail}")
     print(f"lost requests: {missing} of {sent} sent over HTTP")
     if args.json:
         print(json.dumps({"job": job.job_id, "requests": len(plan), "infer_many": many,
                           "server_threads": args.server_threads, "clients": args.clients,
-                          "micro_batch": args.micro_batch,
+                          "micro_batch": args.micro_batch, "connection": args.connection,
                           "rounds": args.rounds, "cpu_count": os.cpu_count(),
                           "load_average": {"before": load[0], "after": load[1]},
                           "runs": rows, "lost": missing, "sent": sent}))

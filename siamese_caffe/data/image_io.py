@@ -161,18 +161,18 @@ def _check_dimensions(data, where):
 
 
 _quiet_lock = threading.Lock()
+_sink = {}                      # pid -> the file the decoders' messages go to meanwhile
 
 
 @contextlib.contextmanager
 def _decoder_quiet():
     """Hold back what the C decoders (libpng, libjpeg) write to file descriptor 2 while
     OpenCV decodes; whatever else lands there meanwhile (another thread's log line) is
-    passed on afterwards."""
+    passed on afterwards. The holding file is made once per process and emptied after use."""
     with _quiet_lock:
         sys.stderr.flush()
+        sink = _held_sink()
         saved = os.dup(2)
-        sink = os.memfd_create("image-decoder-stderr") if hasattr(os, "memfd_create") \
-            else os.open(os.devnull, os.O_RDWR)
         try:
             os.dup2(sink, 2)
             yield
@@ -181,14 +181,28 @@ def _decoder_quiet():
             os.dup2(saved, 2)
             os.close(saved)
             _pass_on(sink)
-            os.close(sink)
+
+
+def _held_sink():
+    """This process's holding file (a forked child makes its own: the offset is shared)."""
+    sink = _sink.get(os.getpid())
+    if sink is None:
+        _sink.clear()
+        sink = os.memfd_create("image-decoder-stderr") if hasattr(os, "memfd_create") \
+            else os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        _sink[os.getpid()] = sink
+    return sink
 
 
 def _pass_on(sink):
-    """Write to stderr the lines in `sink` that are not an image library's own."""
+    """Write to stderr the lines in `sink` that are not an image library's own; empty it."""
     try:
+        if os.lseek(sink, 0, os.SEEK_CUR) == 0:
+            return
         os.lseek(sink, 0, os.SEEK_SET)
         held = os.read(sink, 1 << 20)
+        os.ftruncate(sink, 0)
+        os.lseek(sink, 0, os.SEEK_SET)
     except OSError:
         return
     kept = [line for line in held.splitlines(keepends=True)
@@ -215,42 +229,44 @@ def _check_structure(data, where):
 
 
 def _check_png_chunks(data, where):
-    """Walk a PNG's chunks: each must fit in the file and match its CRC, up to IEND."""
-    offset = len(PNG_SIGNATURE)
+    """Walk a PNG's chunks: each must fit in the file and match its CRC, up to IEND; then
+    its pixel stream must inflate to the rows its header announces."""
+    view, offset, idat = memoryview(data), len(PNG_SIGNATURE), []
     while offset + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        length, kind = struct.unpack_from(">I4s", data, offset)
         end = offset + 12 + length
         if end > len(data):
             break
-        body = data[offset + 4:end - 4]
-        if zlib.crc32(body) != struct.unpack(">I", data[end - 4:end])[0]:
+        if zlib.crc32(view[offset + 4:end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
             raise BadInputError(f"cannot read image (a damaged PNG: chunk "
                                 f"{kind.decode('latin-1')!r} at byte {offset} fails its CRC)", where=where)
-        if kind == b"IEND":
-            _check_png_pixels(data, where)
+        if kind == b"IDAT":
+            idat.append(view[offset + 8:end - 4])
+        elif kind == b"IEND":
+            _check_png_pixels(data, idat, where)
             return
         offset = end
     raise BadInputError("cannot read image (a truncated PNG)", where=where)
 
 
-def _check_png_pixels(data, where):
-    """BadInputError when a PNG's IDAT stream (its CRCs right) does not inflate to the
-    rows its header announces: damage libpng would report on stderr."""
-    width, height = struct.unpack(">II", data[16:24])
+def _check_png_pixels(data, idat, where):
+    """BadInputError when a PNG's IDAT stream (`idat`: its chunks' bodies, CRCs right)
+    does not inflate to the rows its header announces: damage libpng would report on
+    stderr."""
+    if len(data) < 29 or data[12:16] != b"IHDR":
+        raise BadInputError("cannot read image (a damaged PNG: no IHDR header first)",
+                            where=where)
+    width, height = struct.unpack_from(">II", data, 16)
     depth, colour, interlace = data[24], data[25], data[28]
     if width * height > MAX_PIXELS:
         return                                  # refused by its dimensions instead
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
     row = (width * channels * depth + 7) // 8 + 1
     expected = row * height if interlace == 0 else None
-    stream, offset = zlib.decompressobj(), len(PNG_SIGNATURE)
-    got = 0
+    stream, got = zlib.decompressobj(), 0
     try:
-        while offset + 12 <= len(data):
-            length, kind = struct.unpack(">I4s", data[offset:offset + 8])
-            if kind == b"IDAT":
-                got += _inflated(stream, data[offset + 8:offset + 8 + length])
-            offset += 12 + length
+        for chunk in idat:
+            got += _inflated(stream, chunk)
         got += len(stream.flush())
     except zlib.error as err:
         raise BadInputError(f"cannot read image (a damaged PNG: its pixel data does not "

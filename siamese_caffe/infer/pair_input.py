@@ -23,14 +23,15 @@ from ..data import image_io, mean_files
 def load_pair(path, image_shape, where=None, resize=False):
     """Read one image as ((3, H, W) uint8 BGR pair, is_grayscale).
 
-    path: a file name, or a binary file object (e.g. an upload held in memory).
+    path: a file name, a binary file object (e.g. an upload held in memory) or an image
+    image_io.read already decoded ((H, W) or (H, W, 3) BGR uint8 array).
     image_shape: (3, H, W) the job's net reads. where: the name errors give
     (default: `path`). resize: scale an image of another size to the job's (as DIGITS
     did) instead of refusing it. Raises BadInputError naming it when the image is
     missing, unreadable, damaged, of another bit depth or (unless resize) another size.
     """
     where = path if where is None else where
-    image = image_io.read(path, where)
+    image = path if isinstance(path, np.ndarray) else image_io.read(path, where)
     if resize:
         image = image_io.resize(image, int(image_shape[1]), int(image_shape[2]))
     _check_size(image.shape[:2], image_shape, where)
@@ -46,7 +47,9 @@ def bgr_to_pair(bgr):
 
 def gray_to_pair(gray):
     """(H, W) uint8 digit → (3, H, W) uint8 with the digit in every channel."""
-    return np.ascontiguousarray(np.broadcast_to(gray, (3,) + gray.shape))
+    pair = np.empty((3,) + gray.shape, gray.dtype)
+    pair[...] = gray
+    return pair
 
 
 def grayscale_mean(mean):

@@ -35,12 +35,15 @@ def read_bytes(path, limit, where=None, what="file"):
                                 f"{limit / MB:.0f} MB limit", where=where)
         os.set_blocking(fd, True)
         chunks, left = [], limit + 1
+        step = info.st_size + 1     # the whole file and a byte more: no 16 MB buffer for 1 kB
         while left > 0:
-            chunk = os.read(fd, min(left, 1 << 24))
+            asked = min(left, step)
+            chunk = os.read(fd, asked)
             if not chunk:
                 break
             chunks.append(chunk)
             left -= len(chunk)
+            step = 1 << 24 if len(chunk) == asked else 4096   # it grew / look for the end
         data = b"".join(chunks)
         if len(data) > limit:        # it grew while being read
             raise BadInputError(f"cannot read {what}: over the {limit / MB:.0f} MB limit",

@@ -39,8 +39,9 @@ PREVIEW_ITERATIONS_PER_EPOCH = 100   # the LR preview's epoch before a dataset i
 # ---- inference ------------------------------------------------------------------------------
 
 def one_image_request(service, form, files):
-    """What an infer_one request names: (job, snapshot, image source, its name for errors,
-    the resize made or None), the image fitted to the job's size unless dont_resize."""
+    """What an infer_one request names: (job, snapshot, the image decoded once ((H, W) or
+    (H, W, 3) BGR uint8), its name for errors, the resize made or None), the image fitted
+    to the job's size unless dont_resize (BadInputError when it cannot be read)."""
     job = inputs.find_job(service.jobs_dir, form)
     picture = (form.get("test_picture") or "").strip()
     if picture:
@@ -70,9 +71,10 @@ def dataset_picture(job, name):
 
 
 def infer_one_answer(loaded, source, where, visualizations=False):
-    """The infer_one answer for one image (path or file object) through a netcache.LoadedNet:
-    {"outputs": {blob: [[values]]}, "distance", "snapshot", "visualizations" (when asked)}."""
-    pair, _ = loaded.embedder.load(source, where)   # decoded before taking the net
+    """The infer_one answer for one image (path, file object or decoded image) through a
+    netcache.LoadedNet: {"outputs": {blob: [[values]]}, "distance", "snapshot",
+    "visualizations" (when asked)}."""
+    pair, grayscale = loaded.embedder.load(source, where)   # before taking the net
     stats = None
     if visualizations:          # this image's own pass: the statistics are of its blobs
         with loaded.running() as embedder:
@@ -81,7 +83,7 @@ def infer_one_answer(loaded, source, where, visualizations=False):
             outputs = {name: net.blobs[name].data.tolist() for name in net.outputs}
             stats = visualize.net_statistics(net)
     else:                       # batched with concurrent requests when the server says so
-        outputs, left, right = loaded.embed_one(pair)
+        outputs, left, right = loaded.embed_one(pair, grayscale)
     embedder = loaded.embedder
     left_name, right_name = embedder.feature_blobs
     outputs.update({left_name: left.tolist(), right_name: right.tolist()})

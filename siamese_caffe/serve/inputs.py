@@ -16,6 +16,8 @@ import io
 import math
 import os
 import re
+import stat
+import threading
 from dataclasses import dataclass
 
 import werkzeug.exceptions as http
@@ -47,14 +49,39 @@ def find_job(jobs_dir, form):
 
 
 def job_by_id(jobs_dir, job_id):
-    """The job folder `job_id` directly under jobs_dir (404 for anything else)."""
+    """The job folder `job_id` directly under jobs_dir (404 for anything else), for reading.
+
+    Its job.json is parsed again only when the file changed (another inode, size or
+    modification time: the job's writers replace it whole, runtime/atomic_files), so a
+    request does not pay for the parse; callers read the Job and never change it."""
     path = os.path.join(jobs_dir, job_id)
-    if not JOB_ID_RE.fullmatch(job_id) or not os.path.isfile(os.path.join(path, jobs.JOB_FILE)):
+    if not JOB_ID_RE.fullmatch(job_id):
         raise http.NotFound("Job not found")
     try:
-        return jobs.Job.load(path)
+        info = os.stat(os.path.join(path, jobs.JOB_FILE))
+    except (OSError, ValueError):
+        raise http.NotFound("Job not found") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise http.NotFound("Job not found")
+    stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+    key = os.path.abspath(path)
+    cached = _parsed_jobs.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        job = jobs.Job.load(path)
     except BadInputError as err:
         raise http.InternalServerError(f"job {job_id} is unreadable ({err})") from None
+    with _parsed_lock:
+        _parsed_jobs[key] = (stamp, job)
+        while len(_parsed_jobs) > PARSED_JOBS:
+            _parsed_jobs.pop(next(iter(_parsed_jobs)))
+    return job
+
+
+PARSED_JOBS = 256                   # job.json files kept parsed (a few kB each)
+_parsed_jobs = {}                   # job folder -> ((inode, size, mtime), jobs.Job)
+_parsed_lock = threading.Lock()
 
 
 def pick_snapshot(job, form):
@@ -151,30 +178,19 @@ def _count(form, name):
 
 
 def fit_image(source, where, image_shape, dont_resize=False):
-    """(source, resized) for an image of another size than the job's: as DIGITS did, it is
-    scaled to the net's input size (data/image_io.resize) unless dont_resize; resized is
-    {"from": [w, h], "to": [w, h]} or None. An image that cannot be read is passed on
-    unchanged (reading it again then gives the usual message)."""
+    """(image, resized): the picture at `source` (a path or file object) decoded once
+    (data/image_io.read: (H, W) or (H, W, 3) BGR uint8) and, as DIGITS did, scaled to the
+    net's input size when it has another (data/image_io.resize) unless dont_resize;
+    resized is {"from": [w, h], "to": [w, h]} or None. BadInputError naming `where` when
+    it cannot be read (the size is checked by whoever reads the image next)."""
     from ..data import image_io
 
     height, width = int(image_shape[1]), int(image_shape[2])
-    if dont_resize:
-        return source, None
-    try:
-        image = image_io.read(source, where)
-    except BadInputError:
-        return _rewound(source), None
-    if image.shape[:2] == (height, width):
-        return _rewound(source), None
-    fitted = image_io.resize(image, height, width)
-    return (io.BytesIO(image_io.encode_png(fitted)),
+    image = image_io.read(source, where)
+    if dont_resize or image.shape[:2] == (height, width):
+        return image, None
+    return (image_io.resize(image, height, width),
             {"from": [image.shape[1], image.shape[0]], "to": [width, height]})
-
-
-def _rewound(source):
-    if hasattr(source, "seek"):
-        source.seek(0)
-    return source
 
 
 def fit_list(listed, image_shape, dont_resize=False):
@@ -184,8 +200,11 @@ def fit_list(listed, image_shape, dont_resize=False):
         return []
     resized = []
     for entry, key in zip(listed.entries, listed.keys):
-        fitted, changed = fit_image(entry.resolved, entry.where, image_shape)
+        try:
+            fitted, changed = fit_image(entry.resolved, entry.where, image_shape)
+        except BadInputError:
+            continue                      # reading it again gives the list's usual reason
         if changed:
-            entry.resolved = fitted
+            entry.resolved = fitted       # the decoded picture, at the net's size
             resized.append(key)
     return resized

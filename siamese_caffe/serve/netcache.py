@@ -48,30 +48,42 @@ class LoadedNet:
     def __init__(self, embedder, device, micro_batch=1):
         self.embedder = embedder
         self.device = device
+        self.caffe = caffe_env.import_caffe()
         self.lock = threading.Lock()
         self.batcher = MicroBatcher(self._embed_batch, micro_batch, DEFAULT_MAX_WAIT) \
             if micro_batch > 1 else None
 
-    def embed_one(self, pair):
-        """One (3, H, W) float32 net input: ({output blob: [[values]]}, left (1, D), right
-        (1, D)), through the micro-batcher when there is one."""
+    def embed_one(self, pair, grayscale=False):
+        """One (3, H, W) float32 net input (`grayscale`: a replicated digit's): ({output
+        blob: [[values]]}, left (1, D), right (1, D)), through the micro-batcher when there
+        is one. When the net's outputs are its two features, a digit runs one branch
+        (Embedder.embed_inputs)."""
         if self.batcher is None:
-            return self._embed_batch([pair])[0]
-        return self.batcher.submit(pair)
+            return self._embed_batch([(pair, grayscale)])[0]
+        return self.batcher.submit((pair, grayscale))
 
-    def _embed_batch(self, pairs):
-        """[(outputs, left, right)] of a list of net inputs, in one forward pass."""
+    def _embed_batch(self, items):
+        """[(outputs, left, right)] of a list of (net input, grayscale), in one forward pass
+        (a lone digit: half of one)."""
+        inputs = np.stack([pair for pair, _ in items])
+        flags = [grayscale for _, grayscale in items]
         with self.running() as embedder:
-            left, right = embedder.embed(np.stack(pairs))
-            blobs = {name: embedder.net.blobs[name].data for name in embedder.net.outputs}
+            names = embedder.net.outputs
+            if embedder.single_branch_end is not None:      # outputs: the two features
+                left, right = embedder.embed_inputs(inputs, flags)
+                features = dict(zip(embedder.feature_blobs, (left, right)))
+                return [({name: features[name][i:i + 1].tolist() for name in names},
+                         left[i:i + 1], right[i:i + 1]) for i in range(len(items))]
+            left, right = embedder.embed(inputs)
+            blobs = {name: embedder.net.blobs[name].data for name in names}
             return [({name: data[i:i + 1].tolist() for name, data in blobs.items()},
-                     left[i:i + 1], right[i:i + 1]) for i in range(len(pairs))]
+                     left[i:i + 1], right[i:i + 1]) for i in range(len(items))]
 
     @contextlib.contextmanager
     def running(self):
         """Hold the net for one forward pass (or a batch of them); yields the Embedder."""
         with self.lock:
-            devices.set_mode(caffe_env.import_caffe(), self.device)
+            devices.set_mode(self.caffe, self.device)
             yield self.embedder
 
 

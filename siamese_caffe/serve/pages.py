@@ -229,17 +229,15 @@ def _send(folder, name, download=False):
 @bp.post("/models/images/generic/infer_one")
 def test_one():
     service, form = web.service(), web.job_fields()
-    job, snapshot, source, where, resized = answers.one_image_request(service, form,
-                                                                      flask.request.files)
-    try:
-        raw = source.getvalue() if hasattr(source, "getvalue") else pictures.read_bytes(source)
-    except OSError as err:
-        raise BadInputError(f"cannot read image ({err.strerror or err})",
-                            where=where) from None
+    job, snapshot, image, where, resized = answers.one_image_request(service, form,
+                                                                     flask.request.files)
+    from ..data import image_io
+
+    raw = image_io.encode_png(image)          # the picture as the net reads it
     loaded = service.cache.get(job, snapshot)
     visual = inputs.flag(form, "show_visualizations")
-    answer = answers.infer_one_answer(loaded, io.BytesIO(raw), where)
-    images = pictures.visualize(loaded, io.BytesIO(raw), where) if visual else {}
+    answer = answers.infer_one_answer(loaded, image, where)
+    images = pictures.visualize(loaded, image, where) if visual else {}
     left, right = (answer["outputs"][b][0] for b in job.feature_blobs)
     threshold = job.margin / 2
     return flask.render_template(

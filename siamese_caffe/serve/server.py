@@ -24,7 +24,7 @@ import werkzeug.exceptions as http
 
 from ..errors import BadInputError, OutputError
 from .settings import DEFAULT_MAX_UPLOAD_MB
-from . import api, creation, netcache, pages, pathguard, security, settings, web
+from . import api, creation, multipart, netcache, pages, pathguard, security, settings, web
 from .service import JobService
 
 BODY_SLACK = 1 << 20         # waitress's own cap sits this far above Flask's, as a backstop
@@ -42,6 +42,7 @@ def create_app(jobs_dir, data_roots=(), cache=None, max_upload_bytes=None, guard
     guard: a security.Guard (default: loopback, no token). queue: a jobqueue.JobQueue.
     The app's JobService is app.extensions[web.EXTENSION] (web.service() in a request)."""
     _make_jobs_dir(jobs_dir)
+    multipart.install()          # no pattern compiled per upload (serve/multipart.py)
     app = flask.Flask(__name__)
     app.request_class = MemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes or DEFAULT_MAX_UPLOAD_MB << 20

@@ -52,12 +52,25 @@ def test_gif_falls_back_to_pillow():
     (lambda data: data[:60] + bytes([data[60] ^ 0xFF]) + data[61:], "fails its CRC"),
     (lambda data: b"", "the file is empty"),
     (lambda data: b"hello", "cannot read image"),
+    (lambda data: data[:8] + data[-12:], "no IHDR header"),     # the signature, then IEND
 ])
 def test_damaged_png_is_one_error_and_nothing_on_stderr(capfd, damage, message):
     with pytest.raises(BadInputError, match=message) as err:
         image_io.decode(damage(encoded(RGB, "RGB")), "bad.png")
     assert str(err.value).startswith("bad.png: ")
     assert capfd.readouterr().err == ""       # no libpng message reaches the user
+
+
+def test_what_others_write_while_decoding_is_passed_on_once(capfd):
+    """Lines written to stderr while a picture decodes come out after it, once each; the
+    holding file is emptied between decodes."""
+    import os
+
+    for text in (b"first line\n", b"libpng warning: held back\n", b"second line\n"):
+        with image_io._decoder_quiet():
+            os.write(2, text)
+        image_io.decode(encoded(GRAY, "L"), "g.png")
+    assert capfd.readouterr().err == "first line\nsecond line\n"
 
 
 def test_truncated_jpeg_is_refused():

@@ -47,6 +47,30 @@ def test_test_pngs_match_caffe_run_by_hand(caffe, embedder, tiny_job):
         assert result.same == (result.distance < tiny_job.margin / 2)
 
 
+def test_a_lone_digit_gives_what_both_branches_give(caffe, embedder, tiny_job, digit_pngs):
+    """A grayscale digit runs one branch only, with the numbers of a whole caffe.Net pass
+    built here from deploy.prototxt (the digit minus the mean of the two digit channels)."""
+    folder, _, entries = digit_pngs
+    net = caffe.Net(tiny_job.deploy_path, caffe.TEST,
+                    weights=tiny_job.last_snapshot().caffemodel_path)
+    blob = caffe.proto.caffe_pb2.BlobProto.FromString(open(tiny_job.mean_file, "rb").read())
+    mean = caffe.io.blobproto_to_array(blob)[0].astype(np.float64)
+    digit_mean = ((mean[0] + mean[1]) / 2).astype(np.float32)
+    assert embedder.single_branch_end == (list(net._layer_names).index("feat_left"),
+                                          "feat_left")
+    for name, _ in entries:
+        digit = np.asarray(Image.open(os.path.join(folder, name)))
+        net.blobs["data"].data[0] = digit.astype(np.float32) - digit_mean
+        out = net.forward()
+        np.testing.assert_array_equal(out["feat_left"], out["feat_right"])
+        result = embedder.infer_file(os.path.join(folder, name))
+        np.testing.assert_allclose(result.left, out["feat_left"][0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(result.right, out["feat_right"][0], rtol=1e-6, atol=1e-6)
+        assert result.distance == 0.0
+        np.testing.assert_allclose(embedder.embed_digits(digit[None])[0], out["feat_left"][0],
+                                   rtol=1e-6, atol=1e-6)
+
+
 def test_batches_give_what_single_images_give(tiny_job, small_pair_db):
     from siamese_caffe.data import image_sources
 
@@ -138,3 +162,10 @@ def test_unshared_branches_are_never_swapped(small_pair_db, tmp_path, network_te
     digits = image_sources.builtin_mnist().images[:3]
     np.testing.assert_allclose(unshared.embed_digits(digits), replicated(unshared, digits),
                                rtol=1e-4, atol=1e-5)
+    assert unshared.single_branch_end is None          # a lone digit runs both branches
+    alone = unshared.embed_digits(digits[:1])
+    np.testing.assert_allclose(alone, replicated(unshared, digits[:1]), rtol=1e-5, atol=1e-6)
+    inputs = unshared.subtract_mean(pair_input.gray_to_pair(digits[0]), True)
+    left, right = unshared.embed_one(inputs, True)
+    np.testing.assert_allclose(right, unshared.embed(inputs[None])[1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(left, right)

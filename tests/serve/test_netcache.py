@@ -100,3 +100,43 @@ def test_concurrent_requests_share_forward_passes_and_each_gets_its_own_answer(t
         np.testing.assert_allclose(left, want_left, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(right, want_right, rtol=1e-5, atol=1e-6)
         assert np.asarray(outputs[tiny_job.feature_blobs[1]]).shape == want_right.shape
+
+
+def _digit_inputs(embedder, count):
+    """Net inputs of built-in digits replicated into both branches (grayscale mean off)."""
+    from siamese_caffe.data import image_sources
+    from siamese_caffe.infer import pair_input
+
+    digits = image_sources.builtin_mnist().images[:count]
+    return [embedder.subtract_mean(pair_input.gray_to_pair(d), True) for d in digits]
+
+
+def test_a_digit_alone_or_micro_batched_gets_the_whole_nets_numbers(tiny_job):
+    """Digits run one branch alone, two to a pair in a micro-batch: both sides equal what
+    the whole net gives each digit by itself."""
+    plain = netcache.NetCache(probe=False).get(tiny_job, tiny_job.snapshot())
+    batched = netcache.NetCache(probe=False, micro_batch=8).get(tiny_job, tiny_job.snapshot())
+    inputs = _digit_inputs(plain.embedder, 9)
+    whole = [plain.embedder.embed(x[None]) for x in inputs]
+    for x, (want_left, want_right) in zip(inputs, whole):
+        np.testing.assert_array_equal(want_left, want_right)
+        outputs, left, right = plain.embed_one(x, True)
+        np.testing.assert_allclose(left, want_left, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(right, want_right, rtol=1e-6, atol=1e-6)
+        assert list(outputs) == list(plain.embedder.net.outputs)
+        np.testing.assert_allclose(outputs[tiny_job.feature_blobs[1]], want_right, rtol=1e-6,
+                                   atol=1e-6)
+    got = [None] * len(inputs)
+    with batched.running():          # the requests queue up behind a busy net
+        threads = [threading.Thread(target=lambda k=k: got.__setitem__(
+            k, batched.embed_one(inputs[k], True))) for k in range(len(inputs))]
+        for thread in threads:
+            thread.start()
+        with batched.batcher._cond:
+            assert batched.batcher._cond.wait_for(lambda: batched.batcher.submitted == 9, 60)
+    for thread in threads:
+        thread.join(60)
+    assert batched.batcher.batches < 9
+    for (outputs, left, right), (want_left, want_right) in zip(got, whole):
+        np.testing.assert_allclose(left, want_left, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(right, want_right, rtol=1e-5, atol=1e-6)

@@ -152,6 +152,19 @@ def test_grayscale_digit_gives_one_point_and_visualizations_on_request(site):
     assert stats["params"]["conv1_left"]["weights"]["shape"] == [20, 1, 5, 5]
 
 
+def test_a_digit_gets_the_numbers_of_the_whole_net(site):
+    """A digit's plain answer (one branch run) has the numbers of the answer with
+    visualizations (the whole net run), in the same order."""
+    for name, _ in site.digits[:4]:
+        status, plain = site.one(image_path=name)
+        _, full = site.one(image_path=name, show_visualizations="1")
+        assert status == 200, plain
+        assert list(plain["outputs"]) == list(full["outputs"]) == ["feat_left", "feat_right"]
+        for blob in ("feat_left", "feat_right"):
+            assert_vectors_equal(plain["outputs"][blob], full["outputs"][blob])
+        assert plain["distance"] == full["distance"] == 0.0
+
+
 def test_snapshot_epoch_picks_that_snapshot(site, tiny_job):
     from siamese_caffe.infer import embedding
 
