@@ -1,8 +1,8 @@
 """The siamese LeNet of the job's train_val.prototxt in PyTorch, for the baselines of
 bench/train.py and bench/torch_only.py: scale 0.0125, slice into the two digits, one
 shared LeNet branch (conv 20 5x5, max pool 2, conv 50 5x5, max pool 2, ip 500 + ReLU,
-ip 10, feat 2), ContrastiveLoss (margin, 1 = same class, normalised by 2N), and SGD with
-the solver's learning rate, momentum and weight decay."""
+ip 10, feat 2), ContrastiveLoss (margin, 1 = same class, normalised by 2N), and SGD (or
+Adam) with the solver's learning rate, momentum (betas, eps) and weight decay."""
 
 import time
 
@@ -10,7 +10,7 @@ import time
 def training_step(images, labels, solver, batch_size, device="cpu", compiled=False):
     """(model, step) for pairs `images` [N, 3, H, W] float32 (mean subtracted) and
     `labels` [N] (1.0 same, 0.0 different), NumPy arrays; `solver`: dict with base_lr,
-    momentum, weight_decay and margin. step(model, i) trains on batch i (rows
+    momentum, weight_decay and margin (and type "SGD" or "Adam", momentum2, delta). step(model, i) trains on batch i (rows
     i * batch_size .. wrapping around). compiled: the forward and loss go through
     torch.compile (Inductor; the backward is compiled with them), the optimiser stays eager."""
     import torch
@@ -25,8 +25,14 @@ def training_step(images, labels, solver, batch_size, device="cpu", compiled=Fal
     branch = nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5),
                            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, 500), nn.ReLU(),
                            nn.Linear(500, 10), nn.Linear(10, 2)).to(device)
-    optimiser = torch.optim.SGD(branch.parameters(), lr=solver["base_lr"],
-                                momentum=solver["momentum"], weight_decay=solver["weight_decay"])
+    if solver.get("type", "SGD") == "Adam":     # Caffe's Adam: L2 decay added to the gradient
+        optimiser = torch.optim.Adam(branch.parameters(), lr=solver["base_lr"],
+                                     betas=(solver["momentum"], solver["momentum2"]),
+                                     eps=solver["delta"], weight_decay=solver["weight_decay"])
+    else:
+        optimiser = torch.optim.SGD(branch.parameters(), lr=solver["base_lr"],
+                                    momentum=solver["momentum"],
+                                    weight_decay=solver["weight_decay"])
     margin = solver["margin"]
 
     def loss_of(pair, y):

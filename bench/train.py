@@ -64,6 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--iterations", type=int, default=30, help="timed iterations per round")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations first")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--solver", choices=("SGD", "Adam"), default="SGD",
+                   help="the solver type of the job (and of the PyTorch baselines: "
+                        "torch.optim.SGD or Adam with the same settings)")
     p.add_argument("--runs", type=int, default=1,
                    help="repeat the measurement in this many fresh processes")
     p.add_argument("--caffe", metavar="PREFIX",
@@ -143,7 +146,8 @@ def torch_inputs(job, caffe):
     param = prototxt.read_solver(job.solver_path)
     return {"images": images, "labels": labels.reshape(-1), "base_lr": param.base_lr,
             "momentum": param.momentum, "weight_decay": param.weight_decay,
-            "margin": job.margin}
+            "margin": job.margin, "type": param.type, "momentum2": param.momentum2,
+            "delta": param.delta}
 
 
 def torch_fed(inputs, batch_size, device="cpu", compiled=False):
@@ -192,7 +196,8 @@ def measure(args):
             create_db.create_db(dataset, image_sources.builtin_mnist(), count=args.pairs,
                                 val_count=100, seed=0)
         settings = TrainSettings(epochs=1, batch_size=args.batch_size, seed=1,
-                                 gpu="cpu" if gpu is None else str(gpu))
+                                 gpu="cpu" if gpu is None else str(gpu),
+                                 solver_type=args.solver)
         job = jobsetup.create_job(dataset, settings=settings, jobs_dir=os.path.join(tmp, "jobs"))
         user_net = prototxt.read_net(job.file("original"))
         configs = {"lmdb": lmdb_fed(job, caffe),
@@ -216,6 +221,7 @@ def measure(args):
                 syncs["compiled"] = syncs["pytorch"]
         rates = run_rounds(configs, args, syncs)
     return {"rates": rates, "flop_per_pair": flops.per_example,
+            "solver_type": type(configs["lmdb"][0]).__name__.replace("Solver", ""),
             "caffe": caffe_env.caffe_prefix(caffe),
             "device": devices.describe(gpu), "gpu_name": _gpu_name(torch_config, gpu),
             "torch_missing": not args.no_torch and torch_config is None,
@@ -253,7 +259,7 @@ def measure_in_processes(args):
     child = [sys.executable, os.path.abspath(__file__), "--json", "--runs", "1",
              "--pairs", str(args.pairs), "--batch-size", str(args.batch_size),
              "--iterations", str(args.iterations), "--warmup", str(args.warmup),
-             "--rounds", str(args.rounds), "--device", args.device] \
+             "--rounds", str(args.rounds), "--device", args.device, "--solver", args.solver] \
         + (["--dataset", args.dataset] if args.dataset else []) \
         + (["--no-torch"] if args.no_torch else []) + (["--no-compile"] if args.no_compile else [])
     env = dict(os.environ)
@@ -307,7 +313,8 @@ def summarize(measurement, args, peak):
             ratios[f"{a}/{b}"] = {"median": round(statistics.median(per_round), 3),
                                   "min": round(min(per_round), 3),
                                   "max": round(max(per_round), 3)}
-    return {"batch_size": args.batch_size, "iterations": args.iterations,
+    return {"batch_size": args.batch_size, "solver": measurement["solver_type"],
+            "iterations": args.iterations,
             "rounds": args.rounds, "runs": args.runs,
             "mflop_per_pair": round(measurement["flop_per_pair"] / 1e6, 2),
             "cpu": peak.explain(), "peak_gflops": round(peak.reference_gflops, 1),
@@ -323,8 +330,8 @@ def summarize(measurement, args, peak):
 def print_report(summary):
     s = summary
     blas = s["blas"]
-    print(f"siamese LeNet training, batch {s['batch_size']}: {s['iterations']} iterations x "
-          f"{s['rounds']} rounds x {s['runs']} run(s)")
+    print(f"siamese LeNet training, batch {s['batch_size']}, {s['solver']}: "
+          f"{s['iterations']} iterations x {s['rounds']} rounds x {s['runs']} run(s)")
     print(f"  Caffe: {s['caffe']}")
     print(f"  Caffe's BLAS: {blas['name']} ({blas['threading']}); OMP_NUM_THREADS="
           f"{s['omp_num_threads'] or 'unset'}; PyTorch threads: {s['torch_threads']}")

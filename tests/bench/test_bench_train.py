@@ -29,6 +29,18 @@ def test_bench_reports_rates_flops_peak_and_the_blas(tmp_path):
     assert os.path.isfile(os.path.join(summary["caffe"], "BUILD_INFO.json"))
 
 
+def test_the_adam_solver_is_what_caffe_steps(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bench", "train.py"), "--pairs", "200",
+         "--batch-size", "16", "--iterations", "2", "--warmup", "1", "--rounds", "1",
+         "--solver", "Adam", "--no-torch", "--json"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["solver"] == "Adam"                  # the solver Caffe built
+    assert all(f["pairs_per_s"] > 0 for f in summary["configs"].values())
+
+
 def test_a_caffe_prefix_without_pycaffe_is_one_clear_error(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "train.py"),
                              "--caffe", str(tmp_path), "--no-torch"],
