@@ -248,7 +248,9 @@ class JobService:
             wanted = waiting.dataset_id(job)
             dataset = self.registry.dataset(wanted)
             word = self.dataset_status(dataset) if dataset else None
-            if digits_api.is_running(word) and not restarted:
+            if dataset is not None and dataset.state in (registry.D_DONE, registry.D_FAILED):
+                word = digits_api.dataset_status(dataset)   # ended: the queue may not yet
+            if digits_api.is_running(word) and not restarted:   # have let go of its task
                 return
             if word != digits_api.DONE:
                 waiting.record(job, jobs.FAILED,
