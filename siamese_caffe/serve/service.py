@@ -248,6 +248,10 @@ class JobService:
             wanted = waiting.dataset_id(job)
             dataset = self.registry.dataset(wanted)
             word = self.dataset_status(dataset) if dataset else None
+            # a dataset that ended: its recorded word (the queue still holds its task
+            # while the finished callback that settles this model runs)
+            if dataset is not None and dataset.state in (registry.D_DONE, registry.D_FAILED):
+                word = digits_api.dataset_status(dataset)
             if digits_api.is_running(word) and not restarted:
                 return
             if word != digits_api.DONE:
