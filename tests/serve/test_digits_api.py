@@ -10,7 +10,7 @@ from siamese_caffe.train import jobs
 
 class FakeJob:
     def __init__(self, status, pid=None):
-        self.status, self.pid = status, pid
+        self.status, self.pid, self.info = status, pid, {}
 
 
 @pytest.mark.parametrize("status, pid, queued, word", [
