@@ -163,11 +163,7 @@ class Embedder:
         count = len(digits)
         packed = digits[0::2].copy()                 # channel 0 (left branch): even digits
         packed[:count // 2, 1] = digits[1::2, 1]     # channel 1 (right branch): odd digits
-        first, second = self.embed(packed)
-        features = np.empty_like(left[:count])
-        features[0::2] = first
-        features[1::2] = second[:count // 2]
-        left[grayscale] = right[grayscale] = features
+        left[grayscale] = right[grayscale] = _interleave(*self.embed(packed), count)
         if (~grayscale).any():
             left[~grayscale], right[~grayscale] = self.embed(inputs[~grayscale])
         return left, right
@@ -231,10 +227,7 @@ class Embedder:
         pairs[count // 2:, 1] = images[-1]
         pairs[:, 2] = pairs[:, 0]                    # unused by the branches
         left, right = self._embed_chunks(pairs, lambda chunk: chunk.astype(np.float32) - mean)
-        features = np.empty((count, left.shape[1]), np.float32)
-        features[0::2] = left
-        features[1::2] = right[:count // 2]
-        return features
+        return _interleave(left, right, count)
 
     def embed_loaded(self, pairs, grayscale):
         """Features of images as read by `read`: (N, 3, H, W) uint8 pairs and (N,) bool
@@ -280,6 +273,15 @@ class Embedder:
         threshold = self.default_threshold if threshold is None else float(threshold)
         return Inference(path, left[0], right[0], float(distance(left, right)[0]), threshold,
                          grayscale)
+
+
+def _interleave(first, second, count):
+    """Features of `count` digits that went two to a pair (even ones through the left
+    branch, odd ones through the right): (count, D) float32 from the pairs' (P, D) features."""
+    features = np.empty((count, first.shape[1]), np.float32)
+    features[0::2] = first
+    features[1::2] = second[:count // 2]
+    return features
 
 
 def distance(left, right):

@@ -85,21 +85,29 @@ def test_concurrent_requests_share_forward_passes_and_each_gets_its_own_answer(t
     loaded = netcache.NetCache(probe=False, micro_batch=8).get(tiny_job, tiny_job.snapshot())
     pairs = _pairs(tiny_job, 12)
     alone = [loaded.embedder.embed(pair[None]) for pair in pairs]
-    got = [None] * len(pairs)
-    with loaded.running():          # the requests queue up behind a busy net
-        threads = [threading.Thread(target=lambda k=k: got.__setitem__(
-            k, loaded.embed_one(pairs[k]))) for k in range(len(pairs))]
-        for thread in threads:
-            thread.start()
-        with loaded.batcher._cond:
-            assert loaded.batcher._cond.wait_for(lambda: loaded.batcher.submitted == 12, 60)
-    for thread in threads:
-        thread.join(60)
+    got = _embed_concurrently(loaded, pairs)
     assert loaded.batcher.requests == 12 and loaded.batcher.batches < 12
     for (outputs, left, right), (want_left, want_right) in zip(got, alone):
         np.testing.assert_allclose(left, want_left, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(right, want_right, rtol=1e-5, atol=1e-6)
         assert np.asarray(outputs[tiny_job.feature_blobs[1]]).shape == want_right.shape
+
+
+def _embed_concurrently(loaded, inputs, *args):
+    """embed_one of every input from its own thread, all queued behind a busy net before
+    any runs; their answers in input order."""
+    got = [None] * len(inputs)
+    with loaded.running():          # the requests queue up behind a busy net
+        threads = [threading.Thread(target=lambda k=k: got.__setitem__(
+            k, loaded.embed_one(inputs[k], *args))) for k in range(len(inputs))]
+        for thread in threads:
+            thread.start()
+        with loaded.batcher._cond:
+            assert loaded.batcher._cond.wait_for(
+                lambda: loaded.batcher.submitted == len(inputs), 60)
+    for thread in threads:
+        thread.join(60)
+    return got
 
 
 def _digit_inputs(embedder, count):
@@ -126,16 +134,7 @@ def test_a_digit_alone_or_micro_batched_gets_the_whole_nets_numbers(tiny_job):
         assert list(outputs) == list(plain.embedder.net.outputs)
         np.testing.assert_allclose(outputs[tiny_job.feature_blobs[1]], want_right, rtol=1e-6,
                                    atol=1e-6)
-    got = [None] * len(inputs)
-    with batched.running():          # the requests queue up behind a busy net
-        threads = [threading.Thread(target=lambda k=k: got.__setitem__(
-            k, batched.embed_one(inputs[k], True))) for k in range(len(inputs))]
-        for thread in threads:
-            thread.start()
-        with batched.batcher._cond:
-            assert batched.batcher._cond.wait_for(lambda: batched.batcher.submitted == 9, 60)
-    for thread in threads:
-        thread.join(60)
+    got = _embed_concurrently(batched, inputs, True)
     assert batched.batcher.batches < 9
     for (outputs, left, right), (want_left, want_right) in zip(got, whole):
         np.testing.assert_allclose(left, want_left, rtol=1e-5, atol=1e-6)
