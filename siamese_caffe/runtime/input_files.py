@@ -33,7 +33,7 @@ def read_bytes(path, limit, where=None, what="file"):
         if info.st_size > limit:
             raise BadInputError(f"cannot read {what}: {info.st_size / MB:.1f} MB, over the "
                                 f"{limit / MB:.0f} MB limit", where=where)
-        os.set_blocking(fd, True)
+        # O_NONBLOCK changes nothing for a regular file's reads: the flag is left on
         chunks, left = [], limit + 1
         step = info.st_size + 1     # the whole file and a byte more: no 16 MB buffer for 1 kB
         while left > 0:
@@ -43,6 +43,8 @@ def read_bytes(path, limit, where=None, what="file"):
                 break
             chunks.append(chunk)
             left -= len(chunk)
+            if len(chunks) == 1 and len(chunk) == info.st_size:
+                break               # all its size says, and no more: the end (one read)
             step = 1 << 24 if len(chunk) == asked else 4096   # it grew / look for the end
         data = b"".join(chunks)
         if len(data) > limit:        # it grew while being read

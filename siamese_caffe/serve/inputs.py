@@ -87,17 +87,18 @@ _parsed_lock = threading.Lock()
 def pick_snapshot(job, form):
     """The jobs.Snapshot asked for by `snapshot_epoch` (the last one when absent, 0 or -1)."""
     text = (form.get("snapshot_epoch") or "").strip()
-    snapshots = job.snapshots()
-    if not snapshots:
+    latest = job.newest_snapshot()
+    if latest is None:
         raise http.Conflict(f"job {job.job_id} has no snapshot yet")
     if not text:
-        return snapshots[-1]
+        return latest
     try:
         epoch = float(text)
     except ValueError:
         raise http.BadRequest(f"snapshot_epoch must be a number, got {text!r}") from None
     if epoch in LATEST_EPOCHS:
-        return snapshots[-1]
+        return latest
+    snapshots = job.snapshots()
     for snapshot in snapshots:
         if math.isclose(snapshot.epoch, epoch, rel_tol=1e-9, abs_tol=1e-6):
             return snapshot

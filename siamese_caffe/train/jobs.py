@@ -393,22 +393,49 @@ class Job:
         """The complete snapshots job.json records, by iteration, whose .caffemodel is there
         (files in the folder that job.json does not record — a snapshot cut short by a kill,
         or one written by `caffe train` itself — are not snapshots of this job)."""
-        per_epoch = self.info.get("plan", {}).get("iterations_per_epoch") or 1
         found = {}
+        for iteration, record in self._numbered_records():
+            snapshot = self._complete_snapshot(iteration, record)
+            if snapshot is not None:
+                found[iteration] = snapshot
+        return [found[i] for i in sorted(found)]
+
+    def newest_snapshot(self):
+        """snapshots()[-1], or None when there is none, looking at the files of the newest
+        records only (a request for the last snapshot does not stat every one)."""
+        newest_first = sorted(enumerate(self._numbered_records()),
+                              key=lambda item: (-item[1][0], -item[0]))
+        for _, (iteration, record) in newest_first:
+            snapshot = self._complete_snapshot(iteration, record)
+            if snapshot is not None:
+                return snapshot
+        return None
+
+    def _numbered_records(self):
+        """[(iteration, record)] of the snapshot records whose iteration is a number, in
+        job.json's order."""
+        numbered = []
         for record in self.snapshot_records:
             try:
-                iteration = int(record["iteration"])
-                model = os.path.join(self.path, os.path.basename(record["caffemodel"]))
+                numbered.append((int(record["iteration"]), record))
             except (KeyError, TypeError, ValueError):
                 continue
-            if not os.path.isfile(model):
-                continue
-            state = record.get("solverstate")
-            state = os.path.join(self.path, os.path.basename(state)) if state else None
-            found[iteration] = Snapshot(iteration, iteration / per_epoch, model,
-                                        state if state and os.path.isfile(state) else None,
-                                        dict(record.get("files") or {}))
-        return [found[i] for i in sorted(found)]
+        return numbered
+
+    def _complete_snapshot(self, iteration, record):
+        """The Snapshot of one record when its .caffemodel is there, else None."""
+        try:
+            model = os.path.join(self.path, os.path.basename(record["caffemodel"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not os.path.isfile(model):
+            return None
+        per_epoch = self.info.get("plan", {}).get("iterations_per_epoch") or 1
+        state = record.get("solverstate")
+        state = os.path.join(self.path, os.path.basename(state)) if state else None
+        return Snapshot(iteration, iteration / per_epoch, model,
+                        state if state and os.path.isfile(state) else None,
+                        dict(record.get("files") or {}))
 
     def add_snapshot(self, snapshot):
         """Record a complete snapshot (replacing any record of its iteration) in memory;
@@ -425,7 +452,10 @@ class Job:
 
     def last_snapshot(self, resumable=False):
         """The latest snapshot (with a .solverstate when `resumable`); BadInputError if none."""
-        candidates = [s for s in self.snapshots() if s.solverstate_path or not resumable]
+        if resumable:
+            candidates = [s for s in self.snapshots() if s.solverstate_path]
+        else:
+            candidates = [s for s in [self.newest_snapshot()] if s is not None]
         if not candidates:
             raise BadInputError("the job has no snapshot yet", where=self.path)
         return candidates[-1]

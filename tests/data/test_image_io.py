@@ -90,3 +90,57 @@ def test_png_round_trip_and_resize(tmp_path):
     assert np.array_equal(np.asarray(PIL.Image.open(path)), RGB)   # RGB in the file
     assert image_io.resize(GRAY, 28, 28).shape == (28, 28)
     assert image_io.resize(RGB, 80, 60).shape == (80, 60, 3)
+
+
+def built_png(rows, colour=0, extra_chunks=(), trailing=b""):
+    """A PNG of (H, W) uint8 rows, each prefixed by the filter byte given in rows[:, 0],
+    every chunk's CRC right; extra_chunks: (kind, body) placed after IHDR."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + \
+            struct.pack(">I", zlib.crc32(kind + body))
+
+    height, width = rows.shape[0], rows.shape[1] - 1
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    parts = [image_io.PNG_SIGNATURE, chunk(b"IHDR", header)]
+    parts += [chunk(kind, body) for kind, body in extra_chunks]
+    parts += [chunk(b"IDAT", zlib.compress(rows.tobytes() + trailing)), chunk(b"IEND", b"")]
+    return b"".join(parts)
+
+
+def raw_rows(filter_byte=0):
+    rows = np.zeros((GRAY.shape[0], GRAY.shape[1] + 1), np.uint8)
+    rows[:, 1:] = GRAY
+    rows[:, 0] = filter_byte
+    return rows
+
+
+def test_a_plain_png_decodes_without_holding_stderr_back(capfd, monkeypatch):
+    """Only IHDR, IDAT and IEND, valid filters, exact rows: nothing for libpng to say, so
+    stderr is left as it is (the holding file is not used) and the pixels are right."""
+    def no_holding():
+        raise AssertionError("stderr held back for a plain PNG")
+    monkeypatch.setattr(image_io, "_decoder_quiet", no_holding)
+    assert np.array_equal(image_io.decode(built_png(raw_rows()), "plain.png"), GRAY)
+    assert np.array_equal(image_io.decode(encoded(RGB, "RGB"), "c.png"), RGB[..., ::-1])
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("png", [
+    built_png(raw_rows(filter_byte=9)),                          # no such filter
+    built_png(raw_rows(), trailing=b"\0" * 31),                  # more bytes than rows
+    built_png(raw_rows(), extra_chunks=[(b"sRGB", b"\x07")]),    # an invalid intent
+    built_png(raw_rows(), extra_chunks=[(b"gAMA", b"\0\0\0\0")]),  # gamma 0
+], ids=["bad filter byte", "too much pixel data", "bad sRGB", "zero gamma"])
+def test_what_libpng_would_say_of_a_png_stays_off_stderr(capfd, png):
+    """PNGs the checks cannot call plain decode with stderr held back: one image or one
+    BadInputError naming the file, and no libpng line reaches the user."""
+    try:
+        image = image_io.decode(png, "odd.png")
+    except BadInputError as err:
+        assert str(err).startswith("odd.png: ")
+    else:
+        assert image.shape == GRAY.shape
+    assert capfd.readouterr().err == ""

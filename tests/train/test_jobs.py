@@ -64,6 +64,20 @@ def test_only_recorded_snapshots_count(tmp_path):
     os.remove(os.path.join(folder, "snapshot_iter_10.caffemodel"))
     with pytest.raises(BadInputError, match="no snapshot yet"):
         job.last_snapshot()
+    assert job.newest_snapshot() is None
+
+
+def test_the_newest_snapshot_is_the_newest_whose_model_is_there(tmp_path):
+    """The last snapshot, looked up newest first: a record whose .caffemodel was deleted
+    is passed over for the one before it, in whatever order job.json lists them."""
+    folder = str(tmp_path / "job")
+    make_job(folder, [30, 10, 20], with_state=[10])
+    job = jobs.Job.load(folder)
+    job.info["snapshots"].reverse()
+    assert job.newest_snapshot().iteration == 30 == job.snapshots()[-1].iteration
+    os.remove(os.path.join(folder, "snapshot_iter_30.caffemodel"))
+    assert job.newest_snapshot().iteration == 20 == job.last_snapshot().iteration
+    assert job.last_snapshot(resumable=True).iteration == 10
 
 
 def test_save_keeps_the_records(tmp_path):
