@@ -137,6 +137,10 @@ def make_server(app, host="127.0.0.1", port=5000, threads=4):
     keep /healthz or anyone else from an answer."""
     import waitress
 
+    # waitress warns "Task queue depth is N" for every request that waits for a free
+    # thread: under load, a line per request on the user's terminal (and its cost). How
+    # long requests took is in the per-request log line instead.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     limit = app.config["MAX_CONTENT_LENGTH"] + BODY_SLACK
     connections = _raise_file_limit(settings.CONNECTION_LIMIT + 64) - 64
     try:

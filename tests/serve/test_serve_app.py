@@ -382,6 +382,7 @@ def test_concurrent_requests_each_get_their_own_answer(site):
     assert errors == [] and len(got) == 72
     for name, left in got:
         assert left == expected[name], name
+    assert "Task queue depth" not in site.server.log()   # no line per request that waited
 
 
 def test_failed_requests_leave_nothing_behind(site):
