@@ -13,17 +13,31 @@ once for the tail. Everything else (states, limits, headers, partial boundaries 
 chunk's end) is Werkzeug's own. `install()` makes Werkzeug's form parser use it
 (serve's create_app calls it); tests/serve/test_multipart.py checks that both decoders
 give the same events for the same bodies, chunked every which way.
+
+`FormParser` goes further for the bodies clients send to the inference routes (a few
+fields and one upload, held in memory): `simple_form` reads such a body in one pass of
+bytes.find, in a fraction of the decoder's time (~250 µs of an infer_one request).
+It takes only the plain shape — no preamble but a line break, CRLF line breaks, each part's headers
+nothing but `Content-Disposition: form-data; name="…"[; filename="…"]` (ASCII, no
+quote, backslash, percent sign or parameter beyond those two) and, for an upload,
+`Content-Type`, then the closing boundary and at most a line break — and leaves every
+other body, and any over Werkzeug's part and field-size limits, to Werkzeug's parser, so
+what a view reads, and every error, is Werkzeug's (the same tests compare the two).
 """
 
+import io
 import re
 
 from werkzeug import formparser
+from werkzeug.datastructures import FileStorage, Headers
 from werkzeug.sansio import multipart
 
 # What may follow --BOUNDARY: "--" (the last one) then blanks and maybe a line break,
 # or blanks and a line break (RFC 2046; CR or LF alone accepted, as Werkzeug does).
 TAIL = re.compile(rb"(--[^\S\n\r]*(?:\r\n|\n|\r)?|[^\S\n\r]*(?:\r\n|\n|\r))")
 PLACEHOLDER = b"siamese-caffe-placeholder"     # its patterns are compiled once, then cached
+DISPOSITION = re.compile(r'form-data; name="([^"\\%]*)"(?:; filename="([^"\\%]*)")?')
+TOKEN = re.compile(r"[!#$&'*+.^_`|~0-9A-Za-z-]+/[!#$&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class BoundaryMatch:
@@ -92,3 +106,90 @@ class BoundaryDecoder(multipart.MultipartDecoder):
 def install():
     """Make Werkzeug's multipart form parser (in this process) use BoundaryDecoder."""
     formparser.MultipartDecoder = BoundaryDecoder
+
+
+class FormParser(formparser.FormDataParser):
+    """Werkzeug's form parser, reading a plain multipart body with `simple_form` first."""
+
+    def _parse_multipart(self, stream, mimetype, content_length, options):
+        boundary = options.get("boundary", "").encode("ascii", "replace")
+        if not boundary or content_length is None:
+            return super()._parse_multipart(stream, mimetype, content_length, options)
+        body = stream.read(content_length)
+        parts = simple_form(body, boundary, self.max_form_parts)
+        if parts is None or self._over_field_limit(parts):
+            return super()._parse_multipart(io.BytesIO(body), mimetype, len(body), options)
+        fields, files = [], []
+        for name, filename, content_type, data in parts:
+            if filename is None:
+                fields.append((name, data.decode("utf-8", "replace")))
+            else:
+                files.append((name, self._file(name, filename, content_type, data,
+                                               content_length)))
+        return stream, self.cls(fields), self.cls(files)
+
+    def _over_field_limit(self, parts):
+        limit = self.max_form_memory_size
+        return limit is not None and any(filename is None and len(data) > limit
+                                         for _, filename, _, data in parts)
+
+    def _file(self, name, filename, content_type, data, total):
+        """A FileStorage as Werkzeug's parser makes it (the data in a stream_factory file)."""
+        container = self.stream_factory(total_content_length=total, filename=filename,
+                                        content_type=content_type, content_length=0)
+        container.write(data)
+        container.seek(0)
+        headers = [("Content-Disposition", f'form-data; name="{name}"; filename="{filename}"')]
+        if content_type is not None:
+            headers.append(("Content-Type", content_type))
+        return FileStorage(container, filename, name, headers=Headers(headers))
+
+
+def simple_form(body, boundary, max_parts=None):
+    """[(name, filename or None, content type or None, data bytes)] of a multipart body of
+    the plain shape (module docstring), or None when it is not of that shape (or has
+    more than max_parts parts)."""
+    opening, delimiter = b"--" + boundary + b"\r\n", b"\r\n--" + boundary
+    start = 2 if body.startswith(b"\r\n") else 0      # Werkzeug's test client writes one
+    if not body.startswith(opening, start):
+        return None
+    parts, at = [], start + len(opening)
+    while max_parts is None or len(parts) < max_parts:
+        head_end = body.find(b"\r\n\r\n", at)
+        end = body.find(delimiter, head_end + 4) if head_end != -1 else -1
+        if end == -1:
+            return None
+        head = _part_head(body[at:head_end])
+        if head is None:
+            return None
+        parts.append(head + (body[head_end + 4:end],))
+        after = end + len(delimiter)
+        tail = body[after:after + 2]
+        if tail == b"--":
+            return parts if body[after + 2:] in (b"", b"\r\n") else None
+        if tail != b"\r\n":
+            return None
+        at = after + 2
+    return None
+
+
+def _part_head(block):
+    """(name, filename or None, content type or None) of a part's header block in the
+    plain shape, else None."""
+    if not block.isascii():
+        return None
+    disposition, content_type = None, None
+    for line in block.decode("ascii").split("\r\n"):
+        key, colon, value = line.partition(":")
+        key, value = key.lower(), value.strip()
+        if not colon or line[:1].isspace() or "\r" in line or "\n" in line:
+            return None
+        if key == "content-disposition" and disposition is None:
+            disposition = DISPOSITION.fullmatch(value)
+        elif key == "content-type" and content_type is None and TOKEN.fullmatch(value):
+            content_type = value
+        else:
+            return None
+    if disposition is None or (content_type is not None and disposition[2] is None):
+        return None
+    return disposition[1], disposition[2], content_type

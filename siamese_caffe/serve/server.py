@@ -60,7 +60,10 @@ def create_app(jobs_dir, data_roots=(), cache=None, max_upload_bytes=None, guard
 
 
 class MemoryRequest(flask.Request):
-    """A request whose file uploads stay in memory (bounded by MAX_CONTENT_LENGTH)."""
+    """A request whose file uploads stay in memory (bounded by MAX_CONTENT_LENGTH), its
+    plain multipart forms read by multipart.FormParser."""
+
+    form_data_parser_class = multipart.FormParser
 
     def _get_file_stream(self, total_content_length, content_type, filename=None,
                          content_length=None):

@@ -98,3 +98,60 @@ def test_installed_the_form_parser_reads_an_upload():
     assert form["job_id"] == "20261207-1"
     assert files["image_file"].filename == "a.png"
     assert files["image_file"].read().startswith(bytes(range(256)))
+
+
+def odd_forms(boundary):
+    """Bodies near the plain shape, each one way off it (or on it)."""
+    def form(*parts, end=b"--%s--\r\n" % boundary):
+        return b"".join(b"--%s\r\n%s\r\n" % (boundary, part) for part in parts) + end
+
+    field = b'Content-Disposition: form-data; name="job_id"\r\n\r\n20261207-1'
+    upload = (b'Content-Disposition: form-data; name="image_file"; filename="a.png"\r\n'
+              b"Content-Type: image/png\r\n\r\nPNG\r\nDATA")
+    yield form(field, upload)                                          # the plain shape
+    yield b"\r\n" + form(field, upload)                                 # as Werkzeug's client
+    yield b"\r\n\r\n" + form(field, upload)
+    yield form(field, field.replace(b"20261207-1", b"second"))         # a field twice
+    yield form(field.replace(b"20261207-1", "café ✓".encode()))        # a UTF-8 value
+    yield form(field.replace(b"20261207-1", b"caf\xe9"))                # not UTF-8
+    yield form(field, upload.replace(b'filename="a.png"', b'filename=""'))  # no file chosen
+    yield form(field.replace(b"Content-Disposition", b"content-disposition"))
+    yield form(field.replace(b'name="job_id"', b"name=job_id"))        # unquoted
+    yield form(field.replace(b'"job_id"', b'"caf\xc3\xa9"'))            # UTF-8 name
+    yield form(field.replace(b'"job_id"', b'"a\\"b"'))                 # an escaped quote
+    yield form(upload.replace(b'filename="a.png"', b"filename*=UTF-8''%C3%A9.png"))
+    yield form(field.replace(b"\r\n\r\n", b"\r\nContent-Type: text/plain; charset=latin-1"
+                                          b"\r\n\r\n").replace(b"20261207-1", b"caf\xe9"))
+    yield form(field.replace(b"\r\n\r\n", b"\r\nX-Other: 1\r\n\r\n"))   # another header
+    yield form(field, end=b"--%s--\r\nepilogue" % boundary)
+    yield form(field, end=b"--%s" % boundary)                         # never closed
+    yield form(*[field] * 12)                                          # over max_form_parts
+    yield form(field.replace(b"20261207-1", b"v" * 5000))              # over the field limit
+    yield form(field.replace(b"20261207-1", b"\r\n--" + boundary + b"x"))  # a near boundary
+
+
+def parsed(parser_class, boundary, body):
+    """(fields, [(name, filename, content type, data)]) a parser reads, or its error's type."""
+    parser = parser_class(max_form_memory_size=4096, max_form_parts=10)
+    try:
+        _, form, files = parser.parse(io.BytesIO(body), "multipart/form-data", len(body),
+                                      {"boundary": boundary.decode()})
+    except Exception as err:
+        return type(err).__name__
+    return (list(form.items(multi=True)),
+            [(name, f.filename, f.content_type, f.read()) for name, f in files.items(multi=True)])
+
+
+@pytest.mark.parametrize("boundary", [b"7MA4YWxkTrZu0gW", b"a.b(c)+?", b"--x--"])
+def test_the_fast_form_parser_reads_what_werkzeugs_reads(boundary):
+    """Every body, plain or not, gives the fields, files and errors Werkzeug's parser
+    gives; the plain ones are read by simple_form itself."""
+    for body in [*bodies(boundary), *odd_forms(boundary)]:
+        assert parsed(multipart.FormParser, boundary, body) == \
+            parsed(FormDataParser, boundary, body), body
+    plain = next(odd_forms(boundary))
+    assert [part[:3] for part in multipart.simple_form(plain, boundary)] == \
+        [("job_id", None, None), ("image_file", "a.png", "image/png")]
+    assert multipart.simple_form(plain.replace(b"\r\n", b"\n"), boundary) is None
+    # an upload holding "CRLF--boundary" and more is left to Werkzeug
+    assert multipart.simple_form(next(bodies(boundary)), boundary) is None
