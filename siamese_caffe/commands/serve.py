@@ -35,7 +35,9 @@ def add_arguments(parser):
                         help="another Host name to answer on loopback (e.g. a reverse "
                              "proxy's); repeatable")
     parser.add_argument("--threads", type=ranges.option(ranges.THREADS), default=4,
-                        help="request threads (requests for one net take turns)")
+                        help="request threads: one takes requests in turn, another joins when "
+                             "a request has run 20 ms while others wait (with --micro-batch "
+                             "above 1, every idle thread takes one at once, so they can batch)")
     parser.add_argument("--micro-batch", type=ranges.option(ranges.MICRO_BATCH), default=1, metavar="N",
                         help="run up to N concurrent infer_one requests for one net as one "
                              "forward pass (1: each alone; batched features may differ from "
@@ -70,7 +72,8 @@ def run(args):
                             max_upload_bytes=int(args.max_upload_mb * (1 << 20)), guard=guard,
                             default_gpu=args.train_gpu)
     service = app.extensions[web.EXTENSION]
-    http_server = server.make_server(app, args.host, args.port, args.threads)
+    http_server = server.make_server(app, args.host, args.port, args.threads,
+                                     one_at_a_time=args.micro_batch == 1)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     for host, port in server.addresses(http_server):
         print(f"serving on http://{host}:{port}/ (jobs: {args.jobs_dir}; data roots: "

@@ -24,7 +24,8 @@ import werkzeug.exceptions as http
 
 from ..errors import BadInputError, OutputError
 from .settings import DEFAULT_MAX_UPLOAD_MB
-from . import api, creation, multipart, netcache, pages, pathguard, security, settings, web
+from . import api, creation, dispatch, multipart, netcache, pages, pathguard, security, \
+    settings, web
 from .service import JobService
 
 BODY_SLACK = 1 << 20         # waitress's own cap sits this far above Flask's, as a backstop
@@ -133,9 +134,12 @@ def error_response(err):
 
 # ---- waitress -------------------------------------------------------------------------------
 
-def make_server(app, host="127.0.0.1", port=5000, threads=4):
+def make_server(app, host="127.0.0.1", port=5000, threads=4, one_at_a_time=True):
     """A waitress server for `app` bound to host:port (port 0: any free port; see
-    `addresses`); BadInputError when the address cannot be bound. Idle connections are
+    `addresses`), its `threads` request threads taking requests in turn
+    (dispatch.TurnDispatcher; one_at_a_time False: any idle thread takes one at once,
+    as micro-batching needs); BadInputError when the address cannot be bound. Idle
+    connections are
     bounded and timed out (settings.CONNECTION_LIMIT, CHANNEL_TIMEOUT_S), so they cannot
     keep /healthz or anyone else from an answer."""
     import waitress
@@ -146,9 +150,11 @@ def make_server(app, host="127.0.0.1", port=5000, threads=4):
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     limit = app.config["MAX_CONTENT_LENGTH"] + BODY_SLACK
     connections = _raise_file_limit(settings.CONNECTION_LIMIT + 64) - 64
+    turns = dispatch.TurnDispatcher(settings.HELP_AFTER_S if one_at_a_time else 0)
     try:
-        return waitress.create_server(
-            app, host=host, port=port, threads=threads, max_request_body_size=limit,
+        http_server = waitress.create_server(
+            app, _dispatcher=turns, host=host, port=port, threads=threads,
+            max_request_body_size=limit,
             ident="siamese-caffe", connection_limit=max(100, connections),
             channel_timeout=settings.CHANNEL_TIMEOUT_S,
             cleanup_interval=settings.CLEANUP_S, asyncore_use_poll=True,
@@ -156,6 +162,8 @@ def make_server(app, host="127.0.0.1", port=5000, threads=4):
     except OSError as err:
         raise BadInputError(f"cannot listen on {host}:{port} ({err.strerror or err})",
                             where="--host/--port") from None
+    turns.set_thread_count(threads)
+    return http_server
 
 
 def _raise_file_limit(wanted):

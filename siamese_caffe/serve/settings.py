@@ -9,3 +9,6 @@ CONNECTION_LIMIT = 1000       # open client connections; more wait in the listen
 CHANNEL_TIMEOUT_S = 30        # a connection that sends nothing for this long is closed
 CLEANUP_S = 5                 # how often idle connections are looked for
 MAX_HEADER_BYTES = 64 << 10   # a request's headers; waitress's default is 256 KB
+# Request threads take requests one at a time (serve/dispatch.py); another thread joins
+# when the request taken last has run this long and more are waiting.
+HELP_AFTER_S = 0.02
