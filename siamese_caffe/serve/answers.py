@@ -236,7 +236,8 @@ def model_row(service, job):
             "css": digits_api.CSS.get(word, "default"), "created": job.created,
             "progress": int(round(100 * shown["progress"])), "elapsed": duration(
                 shown["elapsed_s"]), "message": page_message(job.message),
-            "device": job.settings.get("device", "(once its dataset is built)"), "group": registry.model_sidecar(job).get("group", ""),
+            "device": job.settings.get("device", "(once its dataset is built)"),
+            "group": registry.model_sidecar(job).get("group", ""),
             "dataset_id": service.registry.dataset_id_of(job),
             "running": digits_api.is_running(word), "plan": job.plan,
             "settings": job.settings}

@@ -186,6 +186,8 @@ def _part_head(block):
             return None
         if key == "content-disposition" and disposition is None:
             disposition = DISPOSITION.fullmatch(value)
+            if disposition is None:
+                return None
         elif key == "content-type" and content_type is None and TOKEN.fullmatch(value):
             content_type = value
         else:

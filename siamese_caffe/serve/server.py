@@ -139,9 +139,8 @@ def make_server(app, host="127.0.0.1", port=5000, threads=4, one_at_a_time=True)
     `addresses`), its `threads` request threads taking requests in turn
     (dispatch.TurnDispatcher; one_at_a_time False: any idle thread takes one at once,
     as micro-batching needs); BadInputError when the address cannot be bound. Idle
-    connections are
-    bounded and timed out (settings.CONNECTION_LIMIT, CHANNEL_TIMEOUT_S), so they cannot
-    keep /healthz or anyone else from an answer."""
+    connections are bounded and timed out (settings.CONNECTION_LIMIT, CHANNEL_TIMEOUT_S),
+    so they cannot keep /healthz or anyone else from an answer."""
     import waitress
 
     # waitress warns "Task queue depth is N" for every request that waits for a free

@@ -403,9 +403,9 @@ class Job:
     def newest_snapshot(self):
         """snapshots()[-1], or None when there is none, looking at the files of the newest
         records only (a request for the last snapshot does not stat every one)."""
-        newest_first = sorted(enumerate(self._numbered_records()),
-                              key=lambda item: (-item[1][0], -item[0]))
-        for _, (iteration, record) in newest_first:
+        # by iteration, the later record of an iteration first (as snapshots() keeps it)
+        for iteration, record in reversed(sorted(self._numbered_records(),
+                                                 key=lambda item: item[0])):
             snapshot = self._complete_snapshot(iteration, record)
             if snapshot is not None:
                 return snapshot
@@ -453,12 +453,12 @@ class Job:
     def last_snapshot(self, resumable=False):
         """The latest snapshot (with a .solverstate when `resumable`); BadInputError if none."""
         if resumable:
-            candidates = [s for s in self.snapshots() if s.solverstate_path]
+            latest = next((s for s in reversed(self.snapshots()) if s.solverstate_path), None)
         else:
-            candidates = [s for s in [self.newest_snapshot()] if s is not None]
-        if not candidates:
+            latest = self.newest_snapshot()
+        if latest is None:
             raise BadInputError("the job has no snapshot yet", where=self.path)
-        return candidates[-1]
+        return latest
 
     def snapshot(self, iteration=None):
         """The snapshot after `iteration` iterations (the last one when None)."""

@@ -123,6 +123,7 @@ def odd_forms(boundary):
     yield form(field.replace(b"\r\n\r\n", b"\r\nContent-Type: text/plain; charset=latin-1"
                                           b"\r\n\r\n").replace(b"20261207-1", b"caf\xe9"))
     yield form(field.replace(b"\r\n\r\n", b"\r\nX-Other: 1\r\n\r\n"))   # another header
+    yield form(b"Content-Disposition: attachment\r\n" + field)          # the first one counts
     yield form(field, end=b"--%s--\r\nepilogue" % boundary)
     yield form(field, end=b"--%s" % boundary)                         # never closed
     yield form(*[field] * 12)                                          # over max_form_parts
