@@ -108,7 +108,7 @@ class Embedder:
     def subtract_mean(self, pair, grayscale):
         """(3, H, W) uint8 pair → (3, H, W) float32 net input: pair − the mean (the
         grayscale mean, made once, for a replicated digit)."""
-        return np.subtract(pair, self.gray_mean if grayscale else self.mean, dtype=np.float32)
+        return pair_input.subtract_mean(pair, self.mean, grayscale, self.gray_mean)
 
     def forward(self, inputs, end=None):
         """One forward pass over (N, 3, H, W) float32 mean-subtracted inputs (N ≤ any size;

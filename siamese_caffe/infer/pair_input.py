@@ -58,11 +58,13 @@ def grayscale_mean(mean):
     return np.broadcast_to(digit, mean.shape).astype(np.float32)
 
 
-def subtract_mean(pair, mean, grayscale):
+def subtract_mean(pair, mean, grayscale, gray_mean=None):
     """(3, H, W) uint8 pair → (3, H, W) float32 net input: pair − mean (the grayscale mean
-    for a replicated grayscale digit)."""
-    used = grayscale_mean(mean) if grayscale else mean
-    return pair.astype(np.float32) - used
+    for a replicated grayscale digit: `gray_mean` when the caller made it once, else
+    grayscale_mean(mean))."""
+    if grayscale:
+        mean = grayscale_mean(mean) if gray_mean is None else gray_mean
+    return np.subtract(pair, mean, dtype=np.float32)
 
 
 def read_mean(path):
