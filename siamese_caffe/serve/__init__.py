@@ -45,6 +45,7 @@ a view finds with web.service()). Every route, and the view that answers it:
     GET    /models/<id>/results/<rid>.csv|.json      pages.test_many_result
     POST   /models/<id>/verify                       pages.verify_page
     POST   /models/<id>/search                       pages.search_page
+    POST   /models/<id>/galleries                    pages.build_gallery_page
     GET    /galleries/<id>/images/<n>                pages.gallery_image
     GET    /models/<id>/download[.<ext>]             pages.download_model (also POST)
     POST   /models/images/generic/infer_db           pages.test_db

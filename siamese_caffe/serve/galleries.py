@@ -122,11 +122,14 @@ def gallery_answer(service, job, folder):
 
 
 def model_galleries(service, job):
-    """The documents of a model's galleries (newest first)."""
+    """The documents of a model's galleries (newest first): those in its galleries folder
+    and those this server queued (waiting, running, or failed before a folder was made)."""
     parent = os.path.join(job.path, GALLERIES)
-    names = sorted(os.listdir(parent), reverse=True) if os.path.isdir(parent) else []
-    return [gallery_answer(service, job, os.path.join(parent, name)) for name in names
-            if registry.is_job_id(name)]
+    names = set(os.listdir(parent)) if os.path.isdir(parent) else set()
+    names |= {gallery_id for gallery_id, owner in list(service.gallery_owners.items())
+              if owner == job.job_id}
+    return [gallery_answer(service, job, os.path.join(parent, name))
+            for name in sorted(names, reverse=True) if registry.is_job_id(name)]
 
 
 def search_answer(service, folder, form, files):

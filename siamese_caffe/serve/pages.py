@@ -190,7 +190,12 @@ def download_model(job_id, extension):
 @bp.get("/models/<job_id>")
 def model_page(job_id):
     service = web.service()
-    job = service.model_or_404(job_id)
+    return _model_page(service, service.model_or_404(job_id))
+
+
+def _model_page(service, job, gallery_form=None, errors=None):
+    """The model page; gallery_form and errors: the Build a gallery form sent back with
+    its field errors."""
     reg = service.registry
     return flask.render_template("model.html", m=answers.model_row(service, job), job=job,
                                  snapshots=job.snapshots(),
@@ -198,8 +203,9 @@ def model_page(job_id):
                                  test_pictures=answers.test_pictures(job),
                                  files=[f for f in MODEL_FILES
                                         if os.path.isfile(os.path.join(job.path, f))],
-                                 galleries=[g for g in galleries.model_galleries(service, job)
-                                            if g["status"] == "done"])
+                                 galleries=galleries.model_galleries(service, job),
+                                 index_kinds=galleries.INDEX_KINDS,
+                                 gallery_form=gallery_form or {}, errors=errors or {})
 
 
 @bp.get("/models/<job_id>/progress.json")
@@ -327,6 +333,19 @@ def search_page(job_id):
     answer = galleries.search_answer(service, folder, flask.request.form, files)
     return flask.render_template("search.html", job=job, m=answers.model_row(service, job),
                                  answer=answer, picture=pictures.data_uri(data) if data else None)
+
+
+@bp.post("/models/<job_id>/galleries")
+def build_gallery_page(job_id):
+    """The model page's Build a gallery form: the build is queued and the page shows its
+    status (the form again, with what is wrong, when a field is)."""
+    service = web.service()
+    job = service.model_or_404(job_id)
+    try:
+        galleries.build_request(service, job, flask.request.form)
+    except creation.FieldErrors as err:
+        return _model_page(service, job, flask.request.form, err.errors), 400
+    return flask.redirect(f"/models/{job.job_id}#galleries", 303)
 
 
 @bp.get("/galleries/<gallery_id>/images/<int:position>")

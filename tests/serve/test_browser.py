@@ -291,3 +291,53 @@ def test_verify_and_search_in_the_browser(browser, twin_site):
     assert "passes the threshold" in by_id(driver, "nearest-verdict").text
     assert loaded(driver, "#query-image")[0] > 0
     shoot(driver, "search.png")
+
+
+def test_a_gallery_is_built_from_the_model_page(browser, twin_site):
+    from selenium.webdriver.support.select import Select
+
+    server, job_id, data, entries, first_gallery = twin_site
+    driver = browser
+    driver.get(server.url + f"/models/{job_id}")
+    rows = {row.get_attribute("data-gallery"): row.get_attribute("data-status")
+            for row in driver.find_elements("css selector", "#gallery-table tr[data-gallery]")}
+    assert rows == {first_gallery: "done"}
+
+    # a list the data root does not hold: the form comes back naming the field, as typed
+    fill(driver, {"gallery_image_list": "missing.txt"})
+    by_id(driver, "build-gallery-button").click()
+    wait(driver, lambda d: d.find_elements("css selector", '[data-error-for="image_list"]'),
+         "the field's error")
+    assert "does not exist" in driver.find_element(
+        "css selector", '[data-error-for="image_list"]').text
+    assert by_id(driver, "gallery_image_list").get_attribute("value") == "missing.txt"
+    assert len(driver.find_elements("css selector", "#gallery-table tr[data-gallery]")) == 1
+
+    # the list in the data root, an HNSW index: queued, shown while it builds, then done
+    fill(driver, {"gallery_image_list": "list.txt"})
+    Select(by_id(driver, "gallery_index")).select_by_value("hnsw")
+    by_id(driver, "build-gallery-button").click()
+    wait(driver, lambda d: len(d.find_elements("css selector",
+                                               "#gallery-table tr[data-gallery]")) == 2,
+         "the new gallery's row")
+    new = next(row.get_attribute("data-gallery") for row in driver.find_elements(
+        "css selector", "#gallery-table tr[data-gallery]")
+        if row.get_attribute("data-gallery") != first_gallery)
+    row = f'#gallery-table tr[data-gallery="{new}"]'
+    wait(driver, lambda d: d.find_element("css selector", row).get_attribute("data-status")
+         == "done", "the gallery built from the page", timeout=180)
+    cells = [c.text for c in driver.find_elements("css selector", row + " td")]
+    assert cells[1:4] == ["done", str(len(entries)), "hnsw"], cells
+    choices = [o.get_attribute("value") for o in
+               Select(by_id(driver, "gallery_id")).options]
+    assert set(choices) == {first_gallery, new}
+
+    # and searched at once: a listed digit finds itself first
+    Select(by_id(driver, "gallery_id")).select_by_value(new)
+    query, label = entries[3]
+    by_id(driver, "search_file").send_keys(os.path.join(data, query))
+    by_id(driver, "search-button").click()
+    wait(driver, lambda d: by_id(d, "neighbours"), "Search's answer")
+    first = by_id(driver, "neighbours").find_elements("tag name", "tr")[1]
+    assert first.find_element("class name", "label").text == str(label)
+    assert new in driver.find_element("tag name", "body").text

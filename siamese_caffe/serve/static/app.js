@@ -71,6 +71,26 @@ var SiameseCaffe = (function () {
     }, POLL_MS);
   }
 
+  // The model page's galleries table: while a build waits or runs, its status is polled,
+  // and the page reloads once every build has ended (Search then lists the new one).
+  function watchGalleries(jobId) {
+    var pending = document.querySelectorAll('#gallery-table tr[data-status="waiting"], ' +
+                                            '#gallery-table tr[data-status="running"]');
+    if (!pending.length) { return; }
+    var timer = setInterval(function () {
+      getJSON("/models/" + jobId + "/galleries.json").then(function (doc) {
+        var moving = doc.galleries.filter(function (g) {
+          return g.status === "waiting" || g.status === "running";
+        });
+        doc.galleries.forEach(function (g) {
+          var cell = document.querySelector('tr[data-gallery="' + g.id + '"] .gallery-status');
+          if (cell) { cell.textContent = g.status; }
+        });
+        if (!moving.length) { clearInterval(timer); location.reload(); }
+      }).catch(function () {});
+    }, POLL_MS);
+  }
+
   function bindActions() {
     document.querySelectorAll("button[data-action]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -432,6 +452,7 @@ var SiameseCaffe = (function () {
 
   return {watchHome: watchHome, reloadWhileRunning: reloadWhileRunning,
           bindActions: bindActions, bindVisualize: bindVisualize, watchModel: watchModel,
+          watchGalleries: watchGalleries,
           bindTabs: bindTabs, bindLrPreview: bindLrPreview, pageTables: pageTables,
           bindHome: bindHome};
 })();
