@@ -4,7 +4,8 @@ A model's galleries live in its job folder, `JOB/galleries/<gallery id>/` (use.g
 folder). Building one is a task in the job queue (lane GALLERY_LANE): the child runs
 `siamese-caffe gallery build`, the code the command line runs; until it finishes the
 gallery's state is the queue's ("waiting", "running"), then "done", or "failed" with the
-child's error line (kept in memory by GalleryBuilds).
+child's error line (kept by GalleryBuilds, in memory and in `JOB/galleries/<id>.failed.txt`,
+so that a server started later still lists the gallery and says why).
 
     build_request   POST /models/<id>/galleries.json: image_list (a server path inside a
                     data root, every listed image inside one too), image_folder, index
@@ -18,39 +19,59 @@ child's error line (kept in memory by GalleryBuilds).
 """
 
 import io
+import logging
 import os
 import sys
 import threading
 
 import werkzeug.exceptions as http
 
-from ..errors import BadInputError
+from ..errors import BadInputError, OutputError
+from ..runtime import atomic_files
 from ..train import jobs
 from ..use import digits, gallery, verify
 from . import creation, inputs, jobqueue, registry
 
 GALLERIES = "galleries"          # the folder of a model's galleries in its job folder
+FAILED_SUFFIX = ".failed.txt"    # beside a gallery's folder: why its build failed
 GALLERY_LANE = "galleries"       # the queue lane gallery builds run in
 INDEX_KINDS = ("exact", "hnsw", "ivf")
 MAX_K = 100                      # neighbours a search may ask for
 
+log = logging.getLogger("siamese_caffe.serve")
+
 
 class GalleryBuilds:
-    """What became of the gallery builds this server ran: {gallery id: error line}."""
+    """Why gallery builds failed: the error line, kept in memory and beside the gallery's
+    folder (`<id>` + FAILED_SUFFIX in the model's galleries folder), so that a server
+    started later still says why."""
 
     def __init__(self):
         self._failed, self._lock = {}, threading.Lock()
 
-    def failed(self, gallery_id):
+    def failed(self, folder):
+        """The error line of the gallery whose folder this is (None: not failed)."""
         with self._lock:
-            return self._failed.get(gallery_id)
+            reason = self._failed.get(os.path.basename(folder))
+        if reason is None:
+            try:
+                with open(folder + FAILED_SUFFIX, encoding="utf-8") as f:
+                    reason = f.read().strip() or None
+            except OSError:
+                pass
+        return reason
 
     def finished(self, gallery_id, folder):
         """The queue's callback for one build."""
         def done(code, tail, aborted):
             if code != 0 or not os.path.isfile(os.path.join(folder, gallery.MARKER)):
+                reason = "aborted" if aborted else _error_line(tail, code)
                 with self._lock:
-                    self._failed[gallery_id] = "aborted" if aborted else _error_line(tail, code)
+                    self._failed[gallery_id] = reason
+                try:
+                    atomic_files.write_text(folder + FAILED_SUFFIX, reason + "\n")
+                except OutputError as err:     # said in memory still, until a restart
+                    log.error("cannot keep why gallery %s failed: %s", gallery_id, err)
         return done
 
 
@@ -69,7 +90,7 @@ def find_gallery(service, gallery_id):
         return job, gallery_folder(job, gallery_id)
     for job in service.registry.models():
         folder = gallery_folder(job, gallery_id)
-        if os.path.isdir(folder):
+        if os.path.isdir(folder) or os.path.isfile(folder + FAILED_SUFFIX):
             return job, folder
     raise http.NotFound("Gallery not found")
 
@@ -112,7 +133,7 @@ def gallery_answer(service, job, folder):
               "search_url": f"/galleries/{gallery_id}/search.json"}
     if state:
         return {**answer, "status": state}
-    failure = service.gallery_builds.failed(gallery_id)
+    failure = service.gallery_builds.failed(folder)
     if failure or not os.path.isfile(os.path.join(folder, gallery.MARKER)):
         return {**answer, "status": "failed", "error": failure or "not built"}
     info = gallery.load(folder).info
@@ -125,7 +146,8 @@ def model_galleries(service, job):
     """The documents of a model's galleries (newest first): those in its galleries folder
     and those this server queued (waiting, running, or failed before a folder was made)."""
     parent = os.path.join(job.path, GALLERIES)
-    names = set(os.listdir(parent)) if os.path.isdir(parent) else set()
+    names = {name.removesuffix(FAILED_SUFFIX) for name in
+             (os.listdir(parent) if os.path.isdir(parent) else [])}
     names |= {gallery_id for gallery_id, owner in list(service.gallery_owners.items())
               if owner == job.job_id}
     return [gallery_answer(service, job, os.path.join(parent, name))

@@ -126,3 +126,25 @@ def test_a_gallery_whose_build_failed_says_why(site):
     status, refused = serving.call(server.url + document["search_url"],
                                    {"image_path": "list.txt"})
     assert status == 409
+
+
+def test_a_failed_build_is_still_told_after_a_restart(site, tmp_path):
+    server, job_id, jobs_dir, data, _, _ = site
+    with open(os.path.join(data, "gone2.txt"), "w") as f:
+        f.write("nowhere.png 3\n")
+    answer = serving.call(server.url + f"/models/{job_id}/galleries.json",
+                          {"image_list": "gone2.txt"})[1]
+    url = f"/galleries/{answer['id']}.json"
+    waiting.until(lambda: serving.call(server.url + url)[1]["status"] == "failed",
+                  "the gallery build", timeout=180, interval=0.5)
+    before = serving.call(server.url + url)[1]
+    later = serving.start_server(["--jobs-dir", jobs_dir, "--data-root", data], tmp_path)
+    try:
+        status, document = serving.call(later.url + url)
+        listed = serving.call(later.url + f"/models/{job_id}/galleries.json")[1]
+    finally:
+        assert later.stop() == 0, later.log()
+    assert status == 200 and document["status"] == "failed"
+    assert document["error"] == before["error"] and document["error"].endswith(
+        "nowhere.png: image not found")
+    assert answer["id"] in [g["id"] for g in listed["galleries"] if g["status"] == "failed"]
