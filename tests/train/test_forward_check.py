@@ -49,7 +49,7 @@ def test_one_bad_value_anywhere_makes_the_net_not_finite(solver, blob, where, va
     assert not training.all_finite(blobs)
 
 
-def test_the_check_is_caffes_own_on_this_build(caffe, solver):
+def test_the_check_is_caffes_own_on_this_build(solver):
     assert callable(getattr(solver.net, "_all_finite", None)), \
         "this pycaffe lacks Net._all_finite: is patch 0011 built in?"
 
