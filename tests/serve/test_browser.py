@@ -331,6 +331,8 @@ def test_a_gallery_is_built_from_the_model_page(browser, twin_site):
     choices = [o.get_attribute("value") for o in
                Select(by_id(driver, "gallery_id")).options]
     assert set(choices) == {first_gallery, new}
+    driver.execute_script("arguments[0].scrollIntoView();", by_id(driver, "galleries"))
+    shoot(driver, "galleries.png")
 
     # and searched at once: a listed digit finds itself first
     Select(by_id(driver, "gallery_id")).select_by_value(new)
