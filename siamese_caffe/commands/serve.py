@@ -41,7 +41,9 @@ def add_arguments(parser):
     parser.add_argument("--micro-batch", type=ranges.option(ranges.MICRO_BATCH), default=1, metavar="N",
                         help="run up to N concurrent infer_one requests for one net as one "
                              "forward pass (1: each alone; batched features may differ from "
-                             "unbatched ones in the last bit)")
+                             "unbatched ones in the last bit; every request thread then works "
+                             "at once, and on 2 cores 8 clients got fewer answers per second "
+                             "than with 1: docs/threads.md)")
     parser.add_argument("--max-upload-mb", type=ranges.option(ranges.UPLOAD_MB), default=DEFAULT_MAX_UPLOAD_MB,
                         help="largest request body accepted; bigger ones get 413")
     parser.add_argument("--max-nets", type=ranges.option(ranges.NETS), default=DEFAULT_MAX_NETS,
